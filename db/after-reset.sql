@@ -1,0 +1,15 @@
+-- Database-level set-up, run as a superuser right after graphile-migrate creates the database
+-- (afterReset), before any migration. Extensions need a superuser; the migrations run as the owner.
+create extension if not exists citext with schema public;      -- case-insensitive e-mails and slugs
+create extension if not exists btree_gist with schema public;  -- uuid equality inside the double-booking exclusion constraint
+create extension if not exists pgcrypto with schema public;    -- gen_random_bytes for one-time tokens
+
+-- Nobody but the owner connects or creates objects; the API logs in as the authenticator.
+revoke all on database :DATABASE_NAME from public;
+grant connect, temporary on database :DATABASE_NAME to clinic_owner;
+grant connect on database :DATABASE_NAME to clinic_authenticator;
+revoke create on schema public from public;
+
+-- Functions are executable by PUBLIC by default; every function the migrations create must be
+-- granted explicitly instead, so a new SECURITY DEFINER function is never open by accident.
+alter default privileges for role clinic_owner revoke execute on functions from public;

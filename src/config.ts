@@ -1,0 +1,84 @@
+/**
+ * Configuration, read from the environment once, here, and validated; nothing else reads
+ * `process.env`. Every variable is documented in the README ("Configuration").
+ */
+
+/** Where the app's databases are. `embedded` means: start our own PostgreSQL under `dataDir`. */
+export type DatabaseConfig =
+  | { kind: "embedded"; port: number }
+  | {
+      kind: "external";
+      /** Owner role: runs migrations, owns objects. */
+      ownerUrl: string;
+      /** Authenticator role: the API's login (NOINHERIT, switches role per request). */
+      authenticatorUrl: string;
+      /** Superuser on the same server, optional: creates the roles and the database. */
+      rootUrl: string | undefined;
+    };
+
+export interface Config {
+  /** `production` turns off Ruru and requires JWT_SECRET. */
+  production: boolean;
+  /** HTTP port of the API server. */
+  port: number;
+  /** Folder for the embedded database and development secrets. */
+  dataDir: string;
+  database: DatabaseConfig;
+  /** HS256 secret (at least 32 bytes); undefined in development means "generate and keep in dataDir". */
+  jwtSecret: string | undefined;
+  /** Access-token lifetime in seconds. */
+  jwtExpiresInSeconds: number;
+  /** JWT `iss` and `aud`, pinned on verification. */
+  jwtIssuer: string;
+  jwtAudience: string;
+}
+
+/** A configuration variable is missing or malformed; the message names it. */
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}".`);
+  }
+  return value;
+}
+
+function databaseConfig(env: NodeJS.ProcessEnv): DatabaseConfig {
+  const ownerUrl = env.DATABASE_URL;
+  if (!ownerUrl) {
+    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT", 54329, 1024, 65535) };
+  }
+  const authenticatorUrl = env.AUTH_DATABASE_URL;
+  if (!authenticatorUrl) {
+    throw new ConfigError("AUTH_DATABASE_URL (the clinic_authenticator login) is required with DATABASE_URL.");
+  }
+  return { kind: "external", ownerUrl, authenticatorUrl, rootUrl: env.ROOT_DATABASE_URL || undefined };
+}
+
+/**
+ * Reads and validates the configuration.
+ * @throws ConfigError naming the variable that is missing or malformed.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === "production";
+  const jwtSecret = env.JWT_SECRET || undefined;
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
+    throw new ConfigError("JWT_SECRET must be at least 32 bytes (RFC 7518 §3.2: HS256 keys at least as long as the hash).");
+  }
+  if (production && jwtSecret === undefined) {
+    throw new ConfigError("JWT_SECRET is required when NODE_ENV=production.");
+  }
+  return {
+    production,
+    port: integer(env, "PORT", 3000, 0, 65535),
+    dataDir: env.DATA_DIR || ".data",
+    database: databaseConfig(env),
+    jwtSecret,
+    jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS", 3600, 60, 86400),
+    jwtIssuer: env.JWT_ISSUER || "clinic-platform",
+    jwtAudience: env.JWT_AUDIENCE || "clinic-platform-api",
+  };
+}

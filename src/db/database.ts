@@ -1,0 +1,69 @@
+/**
+ * Where the app's database is: the server named by DATABASE_URL, or an embedded PostgreSQL under
+ * the data folder, with role passwords and a development JWT secret generated once and kept there.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { DatabaseConfig } from "../config";
+import { startEmbeddedPostgres } from "./embedded";
+import type { DatabaseUrls } from "./setup";
+
+/** Secrets generated for the embedded set-up, kept in `<dataDir>/secrets.json` (mode 600). */
+export interface LocalSecrets {
+  superuserPassword: string;
+  ownerPassword: string;
+  authenticatorPassword: string;
+  jwtSecret: string;
+}
+
+/** Reads `<dataDir>/secrets.json`, creating it with fresh random values on first use. */
+export function localSecrets(dataDir: string): LocalSecrets {
+  const file = path.join(dataDir, "secrets.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
+  const secret = () => randomBytes(32).toString("hex");
+  const secrets = { superuserPassword: secret(), ownerPassword: secret(), authenticatorPassword: secret(), jwtSecret: secret() };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+/** URLs of the owner and authenticator roles on `database`, next to a superuser URL. */
+export function roleUrls(rootUrl: string, database: string, ownerPassword: string, authenticatorPassword: string): DatabaseUrls {
+  const on = (user: string, password: string) => {
+    const url = new URL(rootUrl);
+    url.username = user;
+    url.password = password;
+    url.pathname = `/${database}`;
+    return url.toString();
+  };
+  return {
+    rootUrl,
+    ownerUrl: on("clinic_owner", ownerPassword),
+    authenticatorUrl: on("clinic_authenticator", authenticatorPassword),
+  };
+}
+
+export interface OpenDatabase {
+  urls: DatabaseUrls | (Omit<DatabaseUrls, "rootUrl"> & { rootUrl?: undefined });
+  /** Stops the embedded server; nothing for an external one. */
+  stop(): Promise<void>;
+}
+
+/** Starts the embedded server when configured so, and returns the URLs to use. */
+export async function openDatabase(config: DatabaseConfig, dataDir: string): Promise<OpenDatabase> {
+  if (config.kind === "external") {
+    return { urls: config, stop: async () => {} };
+  }
+  const secrets = localSecrets(dataDir);
+  const embedded = await startEmbeddedPostgres({
+    dir: path.join(dataDir, "postgres"),
+    port: config.port,
+    superuserPassword: secrets.superuserPassword,
+    persistent: true,
+  });
+  return {
+    urls: roleUrls(embedded.rootUrl, "clinic", secrets.ownerPassword, secrets.authenticatorPassword),
+    stop: embedded.stop,
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The API's error codes: one table, used by the GraphQL error mask and the /auth routes alike.
+ * Codes raised by the database (`raise ... using errcode = 'PLANL'`) keep the database's message,
+ * which is written for clinic staff; PostgreSQL's own errors get a fixed message here, because
+ * theirs name constraints, columns and values. Anything not listed is masked as INTERNAL.
+ * The README's "Error codes" section documents each one.
+ */
+
+export type ErrorCode =
+  | "PLANL" | "OFFIC" | "OVLAP" | "DNIED" | "TAKEN" | "NOREF" | "INVAL"
+  | "TOKEN" | "WEAKP" | "CREDS" | "INTERNAL";
+
+/** What a client receives: a stable code and a plain message. */
+export interface PublicError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** SQLSTATEs raised by our own SQL with a message meant for people. */
+const ownCodes = new Set<string>(["PLANL", "OFFIC", "DNIED", "TAKEN", "TOKEN"]);
+
+/** PostgreSQL's SQLSTATEs that clients may learn about, with our wording. */
+const postgresCodes: Record<string, PublicError> = {
+  "23P01": { code: "OVLAP", message: "The doctor already has an appointment at that time." },
+  "42501": { code: "DNIED", message: "You are not allowed to do that." },
+  "23505": { code: "TAKEN", message: "That value is already in use." },
+  "23503": { code: "NOREF", message: "A record this refers to does not exist, or is still referred to." },
+  "23514": { code: "INVAL", message: "A value is not valid." },
+  "23502": { code: "INVAL", message: "A required value is missing." },
+  "22P02": { code: "INVAL", message: "A value has the wrong format." },
+  "22007": { code: "INVAL", message: "A date or time has the wrong format." },
+  "22008": { code: "INVAL", message: "A date or time is out of range." },
+  "22001": { code: "INVAL", message: "A value is too long." },
+  "22003": { code: "INVAL", message: "A number is out of range." },
+  "22023": { code: "INVAL", message: "A value is not valid." },
+};
+
+/** HTTP status for each code, for the REST routes. */
+export const httpStatus: Record<ErrorCode, number> = {
+  PLANL: 403, OFFIC: 400, OVLAP: 409, DNIED: 403, TAKEN: 409, NOREF: 400, INVAL: 400,
+  TOKEN: 400, WEAKP: 400, CREDS: 401, INTERNAL: 500,
+};
+
+export const internalError: PublicError = { code: "INTERNAL", message: "Something went wrong on our side." };
+
+/** An error to send as it is: thrown by our TypeScript with a public code and message. */
+export class ApiError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Translates a thrown error (an ApiError, or a `pg` DatabaseError with `.code` = SQLSTATE) to
+ * what a client may see. Unknown errors become INTERNAL: never SQL, names, values or stacks.
+ */
+export function toPublicError(error: unknown): PublicError {
+  if (error instanceof ApiError) return { code: error.code, message: error.message };
+  const sqlState = (error as { code?: unknown } | null)?.code;
+  if (typeof sqlState === "string") {
+    if (ownCodes.has(sqlState)) return { code: sqlState as ErrorCode, message: (error as Error).message };
+    if (postgresCodes[sqlState]) return postgresCodes[sqlState];
+  }
+  return internalError;
+}

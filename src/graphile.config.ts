@@ -1,0 +1,124 @@
+/**
+ * The PostGraphile preset: which schema is exposed, as which roles, with which plugins, and how
+ * errors are masked. The API's shape comes from the database (tables, grants, comments); this
+ * file only chooses the lenses.
+ */
+import type {} from "postgraphile";
+import type { Request } from "express";
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import { makePgService } from "postgraphile/adaptors/pg";
+import { defaultMaskError } from "postgraphile/grafserv";
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from "postgraphile/graphql";
+import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
+import { PgAggregatesPreset } from "@graphile/pg-aggregates";
+import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
+import type { AccessClaims } from "./auth/tokens";
+import { toPublicError } from "./errors";
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Set by the bearer-token middleware when the request carries a valid access token. */
+      claims?: AccessClaims;
+    }
+  }
+}
+
+/** Database roles the API switches to (db/roles.sql). */
+export const ANONYMOUS_ROLE = "clinic_anonymous";
+export const AUTHENTICATED_ROLE = "clinic_user";
+
+/**
+ * Database settings for one request: the role, and the verified claims that policies read as
+ * `jwt.claims.<name>`. Unsigned requests get the anonymous role and no claim at all.
+ */
+export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, string> {
+  if (!claims) return { role: ANONYMOUS_ROLE };
+  return {
+    role: AUTHENTICATED_ROLE,
+    "jwt.claims.sub": claims.sub,
+    "jwt.claims.tenant_id": claims.tenant_id,
+    "jwt.claims.user_role": claims.user_role,
+    "jwt.claims.doctor_id": claims.doctor_id ?? "",
+  };
+}
+
+/** Errors the database raised on purpose keep a stable code; everything else is masked. */
+export function maskError(error: GraphQLError): GraphQLError {
+  if (error.originalError && !(error.originalError instanceof GraphQLError)) {
+    const publicError = toPublicError(error.originalError);
+    if (publicError.code !== "INTERNAL") {
+      return new GraphQLError(publicError.message, {
+        nodes: error.nodes,
+        source: error.source,
+        positions: error.positions,
+        path: error.path,
+        extensions: { code: publicError.code },
+      });
+    }
+  }
+  return defaultMaskError(error);
+}
+
+/** Refuses `__schema`/`__type` queries: production clients use known operations. */
+const NoIntrospectionPlugin: GraphileConfig.Plugin = {
+  name: "NoIntrospectionPlugin",
+  version: "0.0.0",
+  grafserv: {
+    middleware: {
+      setPreset(next, event) {
+        event.validationRules.push(NoSchemaIntrospectionCustomRule);
+        return next();
+      },
+    },
+  },
+};
+
+export interface PresetOptions {
+  /** clinic_authenticator's connection string. */
+  authenticatorUrl: string;
+  /** Production: no Ruru, no introspection. */
+  production: boolean;
+}
+
+/** The preset for the server, and (with the same options) for printing the schema. */
+export function makePreset(options: PresetOptions): GraphileConfig.Preset {
+  return {
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
+    plugins: options.production ? [NoIntrospectionPlugin] : [],
+    // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index
+    // key, older only the first), which would make the schema differ between servers.
+    disablePlugins: ["PgIndexBehaviorsPlugin"],
+    pgServices: [
+      makePgService({
+        connectionString: options.authenticatorUrl,
+        schemas: ["app_public"],
+        // Introspect as the signed-in role so grants shape the schema: no mutation is offered
+        // that the role could not run, and column grants decide the create/update inputs.
+        pgSettingsForIntrospection: { role: AUTHENTICATED_ROLE },
+      }),
+    ],
+    schema: {
+      // Aggregates are opt-in per table (`@behavior +aggregates` in the table's comment).
+      defaultBehavior: "-aggregates -groupedAggregates -aggregates:filterBy -relatedAggregates:orderBy -aggregates:orderBy",
+      connectionFilterRelations: true,
+      connectionFilterAllowNullInput: false,
+    },
+    grafast: {
+      explain: false,
+      context(requestContext) {
+        const req = requestContext.expressv4?.req as Request | undefined;
+        return { pgSettings: pgSettingsFor(req?.claims) };
+      },
+    },
+    grafserv: {
+      graphqlPath: "/graphql",
+      graphiql: !options.production,
+      graphiqlPath: "/graphiql",
+      graphiqlOnGraphQLGET: false,
+      websockets: false,
+      maskError,
+    },
+  };
+}

@@ -1,0 +1,14 @@
+/** The API's GraphQL schema as sorted SDL text, built from the database without a server. */
+import { makeSchema } from "postgraphile";
+import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
+import { makePreset } from "./graphile.config";
+
+/** SDL of the schema PostGraphile builds on `authenticatorUrl` (development preset). */
+export async function printSchemaSdl(authenticatorUrl: string): Promise<string> {
+  const { schema, resolvedPreset } = await makeSchema(makePreset({ authenticatorUrl, production: false }));
+  try {
+    return printSchema(lexicographicSortSchema(schema)) + "\n";
+  } finally {
+    for (const service of resolvedPreset.pgServices ?? []) await service.release?.();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The Express app, in middleware order: health check, /auth routes, bearer-token check, then
+ * PostGraphile at /graphql (and Ruru at /graphiql outside production).
+ */
+import express, { type NextFunction, type Request, type Response } from "express";
+import { createServer, type Server } from "node:http";
+import { Pool } from "pg";
+import { postgraphile } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/express/v4";
+import { authRouter } from "./auth/routes";
+import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
+import { ApiError } from "./errors";
+import { makePreset } from "./graphile.config";
+
+export interface AppOptions {
+  authenticatorUrl: string;
+  production: boolean;
+  tokens: TokenSettings;
+}
+
+export interface RunningApp {
+  server: Server;
+  /** Stops accepting requests and closes every database connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * A token, when sent, must be valid: a bad, expired or unsigned token gets 401 CREDS, never
+ * a silent downgrade to anonymous access.
+ */
+function bearerToken(tokens: TokenSettings) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    if (header === undefined) return next();
+    const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header);
+    try {
+      if (!match) throw new ApiError("CREDS", "The Authorization header must be `Bearer <token>`.");
+      req.claims = verifyAccessToken(match[1], tokens);
+      next();
+    } catch (error) {
+      const { code, message } = error as ApiError;
+      res.status(401).json({ errors: [{ message, extensions: { code } }] });
+    }
+  };
+}
+
+/** Builds the app and its HTTP server (not yet listening); the schema is ready when it resolves. */
+export async function createApp(options: AppOptions): Promise<RunningApp> {
+  const app = express();
+  app.disable("x-powered-by");
+  const server = createServer(app);
+  const pool = new Pool({ connectionString: options.authenticatorUrl, max: 5 });
+
+  app.get("/healthz", async (_req, res) => {
+    try {
+      await pool.query("select 1");
+      res.json({ status: "ok", database: "ok" });
+    } catch {
+      res.status(503).json({ status: "unavailable", database: "unreachable" });
+    }
+  });
+  app.use("/auth", authRouter(pool, options.tokens));
+  app.use("/graphql", bearerToken(options.tokens));
+
+  const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, production: options.production }));
+  const serv = pgl.createServ(grafserv);
+  await serv.addTo(app, server);
+
+  return {
+    server,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pgl.release();
+      for (const service of pgl.getResolvedPreset().pgServices ?? []) await service.release?.();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * Test helpers that read like the scenario: "sign up clinic A", "as A's receptionist, run this",
+ * "over HTTP, ask GraphQL this". Fixtures go through the product's own SQL functions and policies.
+ */
+import type { AddressInfo } from "node:net";
+import { Client, Pool, type PoolClient } from "pg";
+import { createApp, type RunningApp } from "../src/server";
+import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
+import { pgSettingsFor } from "../src/graphile.config";
+
+export const ownerUrl = () => process.env.TEST_OWNER_URL as string;
+export const authenticatorUrl = () => process.env.TEST_AUTHENTICATOR_URL as string;
+
+export const tokenSettings: TokenSettings = {
+  secret: "test-secret-that-is-at-least-32-bytes-long!!",
+  issuer: "clinic-platform",
+  audience: "clinic-platform-api",
+  expiresInSeconds: 3600,
+};
+
+/** A precomputed argon2id hash of "correct horse battery", so fixtures need not hash. */
+export const FIXTURE_PASSWORD = "correct horse battery";
+export const FIXTURE_HASH =
+  "$argon2id$v=19$m=65536,p=4,t=3$Ffo2Jx5LAciGPTZ0HeReHg$1iuSk/pdZ2e/HAjb2C+nhqQ2028ApqygwWKKQ+0/5e8";
+
+let unique = 0;
+/** A string unique within the run, for e-mails and names. */
+export const uniq = (prefix: string) => `${prefix}-${process.pid}-${Date.now().toString(36)}-${++unique}`;
+
+/** Runs SQL as clinic_owner (bypasses RLS: for setting up and for checking what really is stored). */
+export async function asOwner<T>(work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: ownerUrl() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+let pool: Pool | undefined;
+/** The authenticator's pool shared by a test file; close it with `closePool` in afterAll. */
+export function authenticatorPool(): Pool {
+  pool ??= new Pool({ connectionString: authenticatorUrl(), max: 25 });
+  return pool;
+}
+export async function closePool() {
+  await pool?.end();
+  pool = undefined;
+}
+
+/**
+ * Runs `work` in a transaction exactly as PostGraphile would for a request carrying `claims`
+ * (or none): same role, same settings. Commits, or rolls back when `work` throws.
+ */
+export async function asClaims<T>(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await authenticatorPool().connect();
+  try {
+    await client.query("begin");
+    for (const [name, value] of Object.entries(pgSettingsFor(claims))) {
+      await client.query("select set_config($1, $2, true)", [name, value]);
+    }
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Like asClaims, but returns the SQLSTATE the work failed with (throws when it succeeded). */
+export async function sqlStateOf(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<unknown>): Promise<string> {
+  try {
+    await asClaims(claims, work);
+  } catch (error) {
+    return (error as { code: string }).code;
+  }
+  throw new Error("expected the statement to fail, but it succeeded");
+}
+
+export interface Member {
+  userId: string;
+  email: string;
+  claims: AccessClaims;
+  token: string;
+}
+
+export interface Clinic {
+  tenantId: string;
+  admin: Member;
+  receptionist: Member;
+  doctor: Member & { doctorId: string };
+  /** Offices of `doctor`. */
+  offices: { id: string; name: string; address: string | null; is_primary: boolean }[];
+}
+
+const member = (userId: string, email: string, claims: AccessClaims): Member => ({
+  userId,
+  email,
+  claims,
+  token: signAccessToken(claims, tokenSettings),
+});
+
+/**
+ * Signs up a clinic (register_clinic, as /auth/register-clinic does) and, as its admin, adds a
+ * receptionist and a doctor with an account and two offices. All three can log in with
+ * FIXTURE_PASSWORD.
+ */
+export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
+  const adminEmail = `${uniq("admin")}@example.test`;
+  const session = await asOwner(async (client) => {
+    const { rows } = await client.query("select app_private.register_clinic($1, 'Ada Admin', $2, $3) as s", [name, adminEmail, FIXTURE_HASH]);
+    return rows[0].s;
+  });
+  const admin = member(session.user.id, adminEmail, { sub: session.user.id, tenant_id: session.tenant.id, user_role: "admin" });
+  const offices = [
+    { id: "main", name: "Main office", address: "1 High Street", is_primary: true },
+    { id: "north", name: "North office", address: null, is_primary: false },
+  ];
+  const receptionistEmail = `${uniq("reception")}@example.test`;
+  const doctorEmail = `${uniq("doctor")}@example.test`;
+  const { receptionistId, doctor } = await asClaims(admin.claims, async (client) => {
+    const { rows: [receptionist] } = await client.query(
+      "insert into app_public.users (email, full_name, user_role) values ($1, 'Rae Reception', 'receptionist') returning id",
+      [receptionistEmail],
+    );
+    const { rows: [doctorRow] } = await client.query(
+      "select id, user_id from app_public.add_doctor('Dr Dee', $1, 'General practice', null, null, $2::jsonb)",
+      [doctorEmail, JSON.stringify(offices)],
+    );
+    return { receptionistId: receptionist.id as string, doctor: doctorRow as { id: string; user_id: string } };
+  });
+  await asOwner((client) =>
+    client.query("insert into app_private.user_secrets (user_id, password_hash) select unnest($1::uuid[]), $2", [
+      [receptionistId, doctor.user_id],
+      FIXTURE_HASH,
+    ]),
+  );
+  return {
+    tenantId: session.tenant.id,
+    admin,
+    receptionist: member(receptionistId, receptionistEmail, { sub: receptionistId, tenant_id: session.tenant.id, user_role: "receptionist" }),
+    doctor: {
+      ...member(doctor.user_id, doctorEmail, { sub: doctor.user_id, tenant_id: session.tenant.id, user_role: "doctor", doctor_id: doctor.id }),
+      doctorId: doctor.id,
+    },
+    offices,
+  };
+}
+
+/** An HTTP server on a free port running the real app, and a GraphQL client for it. */
+export interface TestServer {
+  url: string;
+  app: RunningApp;
+  /** POSTs a GraphQL operation with an optional bearer token; returns status and parsed body. */
+  graphql(token: string | undefined, query: string, variables?: Record<string, unknown>): Promise<{ status: number; body: GraphQLBody }>;
+  /** POSTs JSON to a path; returns status and parsed body. */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export interface GraphQLBody {
+  data?: any;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+export async function startServer(options: { production?: boolean } = {}): Promise<TestServer> {
+  const app = await createApp({ authenticatorUrl: authenticatorUrl(), production: options.production ?? false, tokens: tokenSettings });
+  await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(url + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return {
+    url,
+    app,
+    post,
+    graphql: (token, query, variables) =>
+      post("/graphql", { query, variables }, token ? { authorization: `Bearer ${token}` } : {}),
+    close: () => app.close(),
+  };
+}
+
+/** The error codes of a GraphQL response, in order. */
+export const errorCodes = (body: GraphQLBody) => (body.errors ?? []).map((error) => error.extensions?.code);
