@@ -7,8 +7,7 @@
  */
 
 export type ErrorCode =
-  | "PLANL" | "OFFIC" | "OVLAP" | "DNIED" | "TAKEN" | "NOREF" | "INVAL"
-  | "TOKEN" | "WEAKP" | "CREDS" | "INTERNAL";
+  "PLANL" | "OFFIC" | "OVLAP" | "DNIED" | "TAKEN" | "NOREF" | "INVAL" | "TOKEN" | "WEAKP" | "CREDS" | "INTERNAL";
 
 /** What a client receives: a stable code and a plain message. */
 export interface PublicError {
@@ -37,15 +36,27 @@ const postgresCodes: Record<string, PublicError> = {
 
 /** HTTP status for each code, for the REST routes. */
 export const httpStatus: Record<ErrorCode, number> = {
-  PLANL: 403, OFFIC: 400, OVLAP: 409, DNIED: 403, TAKEN: 409, NOREF: 400, INVAL: 400,
-  TOKEN: 400, WEAKP: 400, CREDS: 401, INTERNAL: 500,
+  PLANL: 403,
+  OFFIC: 400,
+  OVLAP: 409,
+  DNIED: 403,
+  TAKEN: 409,
+  NOREF: 400,
+  INVAL: 400,
+  TOKEN: 400,
+  WEAKP: 400,
+  CREDS: 401,
+  INTERNAL: 500,
 };
 
 export const internalError: PublicError = { code: "INTERNAL", message: "Something went wrong on our side." };
 
 /** An error to send as it is: thrown by our TypeScript with a public code and message. */
 export class ApiError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -14,13 +14,20 @@ async function main() {
   const database = await openDatabase(config.database, config.dataDir);
   await setUpDatabase(database.urls);
   if (config.database.kind === "embedded" && (await seedDemo(database.urls.ownerUrl))) {
-    console.log(`Demo clinic created. Admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}; doctor: ${DEMO_DOCTOR.email} / ${DEMO_DOCTOR.password}`);
+    console.log(
+      `Demo clinic created. Admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}; doctor: ${DEMO_DOCTOR.email} / ${DEMO_DOCTOR.password}`,
+    );
   }
   const jwtSecret = config.jwtSecret ?? localSecrets(config.dataDir).jwtSecret;
   const app = await createApp({
     authenticatorUrl: database.urls.authenticatorUrl,
     production: config.production,
-    tokens: { secret: jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience, expiresInSeconds: config.jwtExpiresInSeconds },
+    tokens: {
+      secret: jwtSecret,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      expiresInSeconds: config.jwtExpiresInSeconds,
+    },
   });
   app.server.listen(config.port, () => {
     const base = `http://localhost:${config.port}`;

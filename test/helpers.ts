@@ -20,8 +20,7 @@ export const tokenSettings: TokenSettings = {
 
 /** A precomputed argon2id hash of "correct horse battery", so fixtures need not hash. */
 export const FIXTURE_PASSWORD = "correct horse battery";
-export const FIXTURE_HASH =
-  "$argon2id$v=19$m=65536,p=4,t=3$Ffo2Jx5LAciGPTZ0HeReHg$1iuSk/pdZ2e/HAjb2C+nhqQ2028ApqygwWKKQ+0/5e8";
+export const FIXTURE_HASH = "$argon2id$v=19$m=65536,p=4,t=3$Ffo2Jx5LAciGPTZ0HeReHg$1iuSk/pdZ2e/HAjb2C+nhqQ2028ApqygwWKKQ+0/5e8";
 
 let unique = 0;
 /** A string unique within the run, for e-mails and names. */
@@ -72,7 +71,10 @@ export async function asClaims<T>(claims: AccessClaims | undefined, work: (clien
 }
 
 /** Like asClaims, but returns the SQLSTATE the work failed with (throws when it succeeded). */
-export async function sqlStateOf(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<unknown>): Promise<string> {
+export async function sqlStateOf(
+  claims: AccessClaims | undefined,
+  work: (client: PoolClient) => Promise<unknown>,
+): Promise<string> {
   try {
     await asClaims(claims, work);
   } catch (error) {
@@ -112,7 +114,11 @@ const member = (userId: string, email: string, claims: AccessClaims): Member => 
 export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   const adminEmail = `${uniq("admin")}@example.test`;
   const session = await asOwner(async (client) => {
-    const { rows } = await client.query("select app_private.register_clinic($1, 'Ada Admin', $2, $3) as s", [name, adminEmail, FIXTURE_HASH]);
+    const { rows } = await client.query("select app_private.register_clinic($1, 'Ada Admin', $2, $3) as s", [
+      name,
+      adminEmail,
+      FIXTURE_HASH,
+    ]);
     return rows[0].s;
   });
   const admin = member(session.user.id, adminEmail, { sub: session.user.id, tenant_id: session.tenant.id, user_role: "admin" });
@@ -123,11 +129,15 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   const receptionistEmail = `${uniq("reception")}@example.test`;
   const doctorEmail = `${uniq("doctor")}@example.test`;
   const { receptionistId, doctor } = await asClaims(admin.claims, async (client) => {
-    const { rows: [receptionist] } = await client.query(
+    const {
+      rows: [receptionist],
+    } = await client.query(
       "insert into app_public.users (email, full_name, user_role) values ($1, 'Rae Reception', 'receptionist') returning id",
       [receptionistEmail],
     );
-    const { rows: [doctorRow] } = await client.query(
+    const {
+      rows: [doctorRow],
+    } = await client.query(
       "select id, user_id from app_public.add_doctor('Dr Dee', $1, 'General practice', null, null, $2::jsonb)",
       [doctorEmail, JSON.stringify(offices)],
     );
@@ -142,9 +152,18 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   return {
     tenantId: session.tenant.id,
     admin,
-    receptionist: member(receptionistId, receptionistEmail, { sub: receptionistId, tenant_id: session.tenant.id, user_role: "receptionist" }),
+    receptionist: member(receptionistId, receptionistEmail, {
+      sub: receptionistId,
+      tenant_id: session.tenant.id,
+      user_role: "receptionist",
+    }),
     doctor: {
-      ...member(doctor.user_id, doctorEmail, { sub: doctor.user_id, tenant_id: session.tenant.id, user_role: "doctor", doctor_id: doctor.id }),
+      ...member(doctor.user_id, doctorEmail, {
+        sub: doctor.user_id,
+        tenant_id: session.tenant.id,
+        user_role: "doctor",
+        doctor_id: doctor.id,
+      }),
       doctorId: doctor.id,
     },
     offices,
@@ -156,7 +175,11 @@ export interface TestServer {
   url: string;
   app: RunningApp;
   /** POSTs a GraphQL operation with an optional bearer token; returns status and parsed body. */
-  graphql(token: string | undefined, query: string, variables?: Record<string, unknown>): Promise<{ status: number; body: GraphQLBody }>;
+  graphql(
+    token: string | undefined,
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<{ status: number; body: GraphQLBody }>;
   /** POSTs JSON to a path; returns status and parsed body. */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
@@ -168,7 +191,11 @@ export interface GraphQLBody {
 }
 
 export async function startServer(options: { production?: boolean } = {}): Promise<TestServer> {
-  const app = await createApp({ authenticatorUrl: authenticatorUrl(), production: options.production ?? false, tokens: tokenSettings });
+  const app = await createApp({
+    authenticatorUrl: authenticatorUrl(),
+    production: options.production ?? false,
+    tokens: tokenSettings,
+  });
   await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {

@@ -5,8 +5,15 @@
  */
 import type { PoolClient } from "pg";
 import {
-  asClaims, asOwner, closePool, signUpClinic, sqlStateOf, startServer,
-  type Clinic, type Member, type TestServer,
+  asClaims,
+  asOwner,
+  closePool,
+  signUpClinic,
+  sqlStateOf,
+  startServer,
+  type Clinic,
+  type Member,
+  type TestServer,
 } from "./helpers";
 
 let a: Clinic;
@@ -37,7 +44,9 @@ async function seedClinicalRows(clinic: Clinic) {
        values ($1, $2, 'main', now() + interval '1 day', now() + interval '1 day 30 minutes') returning id`,
       [clinic.doctor.doctorId, patient],
     );
-    const medicine = await one("insert into app_public.medicines (name, dosage_form, strength) values ('house syrup', 'syrup', '5 mg/mL') returning id");
+    const medicine = await one(
+      "insert into app_public.medicines (name, dosage_form, strength) values ('house syrup', 'syrup', '5 mg/mL') returning id",
+    );
     const prescription = await one(
       "insert into app_public.prescriptions (patient_id, doctor_id, appointment_id) values ($1, $2, $3) returning id",
       [patient, clinic.doctor.doctorId, appointment],
@@ -54,7 +63,9 @@ async function snapshot(): Promise<Record<string, unknown[]>> {
   return asOwner(async (client) => {
     const result: Record<string, unknown[]> = {};
     for (const table of tables) {
-      const { rows } = await client.query(`select to_jsonb(t) as row from app_public.${table} t where id = any($1) order by id`, [ids[table]]);
+      const { rows } = await client.query(`select to_jsonb(t) as row from app_public.${table} t where id = any($1) order by id`, [
+        ids[table],
+      ]);
       result[table] = rows.map((r) => r.row);
     }
     return result;
@@ -122,9 +133,15 @@ describe.each(rolesOf(() => b))("tenant B's %s", (_role, who) => {
 });
 
 describe("references never cross tenants", () => {
-  const bPatient = () => asOwner(async (c) => (await c.query("select id from app_public.patients where tenant_id = $1 limit 1", [b.tenantId])).rows[0].id);
+  const bPatient = () =>
+    asOwner(
+      async (c) => (await c.query("select id from app_public.patients where tenant_id = $1 limit 1", [b.tenantId])).rows[0].id,
+    );
   const bPrescription = () =>
-    asOwner(async (c) => (await c.query("select id from app_public.prescriptions where tenant_id = $1 limit 1", [b.tenantId])).rows[0].id);
+    asOwner(
+      async (c) =>
+        (await c.query("select id from app_public.prescriptions where tenant_id = $1 limit 1", [b.tenantId])).rows[0].id,
+    );
   const book = (client: PoolClient, doctor: string, patient: string, office: string | null) =>
     client.query(
       `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at)
@@ -135,7 +152,9 @@ describe("references never cross tenants", () => {
   test("an appointment with the other tenant's doctor is rejected", async () => {
     const patient = await bPatient();
     expect(await sqlStateOf(b.receptionist.claims, (c) => book(c, a.doctor.doctorId, patient, null))).toBe("23503");
-    expect(await sqlStateOf(b.receptionist.claims, (c) => book(c, a.doctor.doctorId, patient, "main"))).toMatch(/^(23503|OFFIC)$/);
+    expect(await sqlStateOf(b.receptionist.claims, (c) => book(c, a.doctor.doctorId, patient, "main"))).toMatch(
+      /^(23503|OFFIC)$/,
+    );
   });
 
   test("an appointment with the other tenant's patient is rejected", async () => {
@@ -144,7 +163,10 @@ describe("references never cross tenants", () => {
 
   test("an appointment at an office id only the other tenant's doctor has is rejected", async () => {
     await asClaims(a.admin.claims, (c) =>
-      c.query(`update app_public.doctors set offices = offices || '[{"id": "a-only", "name": "A only", "is_primary": false}]' where id = $1`, [a.doctor.doctorId]),
+      c.query(
+        `update app_public.doctors set offices = offices || '[{"id": "a-only", "name": "A only", "is_primary": false}]' where id = $1`,
+        [a.doctor.doctorId],
+      ),
     );
     const patient = await bPatient();
     expect(await sqlStateOf(b.receptionist.claims, (c) => book(c, b.doctor.doctorId, patient, "a-only"))).toBe("OFFIC");
@@ -160,10 +182,10 @@ describe("references never cross tenants", () => {
   test("a prescription item with the other tenant's medicine is rejected", async () => {
     const prescription = await bPrescription();
     const code = await sqlStateOf(b.doctor.claims, (c) =>
-      c.query("insert into app_public.prescription_items (prescription_id, medicine_id, dose, frequency) values ($1, $2, '1', 'daily')", [
-        prescription,
-        ids.medicines[0],
-      ]),
+      c.query(
+        "insert into app_public.prescription_items (prescription_id, medicine_id, dose, frequency) values ($1, $2, '1', 'daily')",
+        [prescription, ids.medicines[0]],
+      ),
     );
     expect(code).toBe("23503");
   });
@@ -191,7 +213,10 @@ describe("global medicines catalogue", () => {
   test("every signed-in role sees the global catalogue plus its own tenant's medicines, not another's", async () => {
     for (const member of [b.admin, b.doctor, b.receptionist]) {
       const { rows } = await asClaims(member.claims, (c) =>
-        c.query("select count(*) filter (where tenant_id is null)::int as global, count(*) filter (where tenant_id is not null)::int as own, count(*) filter (where tenant_id is distinct from $1 and tenant_id is not null)::int as foreign_rows from app_public.medicines", [b.tenantId]),
+        c.query(
+          "select count(*) filter (where tenant_id is null)::int as global, count(*) filter (where tenant_id is not null)::int as own, count(*) filter (where tenant_id is distinct from $1 and tenant_id is not null)::int as foreign_rows from app_public.medicines",
+          [b.tenantId],
+        ),
       );
       expect(rows[0].global).toBeGreaterThanOrEqual(200);
       expect(rows[0].own).toBe(1);
@@ -216,7 +241,9 @@ describe("global medicines catalogue", () => {
 
   test("a tenant's own medicine gets the tenant from the token", async () => {
     const { rows } = await asClaims(b.doctor.claims, (c) =>
-      c.query("insert into app_public.medicines (name, dosage_form, strength) values ('b special', 'cream', '1%') returning tenant_id"),
+      c.query(
+        "insert into app_public.medicines (name, dosage_form, strength) values ('b special', 'cream', '1%') returning tenant_id",
+      ),
     );
     expect(rows[0].tenant_id).toBe(b.tenantId);
   });
@@ -224,7 +251,12 @@ describe("global medicines catalogue", () => {
 
 describe("fail closed", () => {
   test.each(tables)("no claims, an empty claim or a malformed claim sees no %s", async (table) => {
-    for (const settings of [{}, { "jwt.claims.tenant_id": "" }, { "jwt.claims.tenant_id": "not-a-uuid" }, { "jwt.claims.tenant_id": `${a.tenantId}'` }]) {
+    for (const settings of [
+      {},
+      { "jwt.claims.tenant_id": "" },
+      { "jwt.claims.tenant_id": "not-a-uuid" },
+      { "jwt.claims.tenant_id": `${a.tenantId}'` },
+    ]) {
       const { rows } = await asClaims(undefined, async (c) => {
         await c.query("set local role clinic_user");
         for (const [name, value] of Object.entries(settings)) await c.query("select set_config($1, $2, true)", [name, value]);
@@ -264,8 +296,12 @@ describe("GraphQL counts and lookups", () => {
       const count = async (table: string) =>
         (await c.query(`select count(*)::int as n from app_public.${table} where tenant_id = $1`, [b.tenantId])).rows[0].n;
       return {
-        doctors: await count("doctors"), patients: await count("patients"), appointments: await count("appointments"),
-        prescriptions: await count("prescriptions"), items: await count("prescription_items"), users: await count("users"),
+        doctors: await count("doctors"),
+        patients: await count("patients"),
+        appointments: await count("appointments"),
+        prescriptions: await count("prescriptions"),
+        items: await count("prescription_items"),
+        users: await count("users"),
       };
     });
     expect(body.data.doctors.totalCount).toBe(own.doctors);
@@ -288,7 +324,13 @@ describe("GraphQL counts and lookups", () => {
         doctor(rowId: $doctor) { rowId } patient(rowId: $patient) { rowId }
         appointment(rowId: $appointment) { rowId } prescription(rowId: $prescription) { rowId } tenant(rowId: $tenant) { rowId }
       }`,
-      { doctor: ids.doctors[0], patient: ids.patients[0], appointment: ids.appointments[0], prescription: ids.prescriptions[0], tenant: a.tenantId },
+      {
+        doctor: ids.doctors[0],
+        patient: ids.patients[0],
+        appointment: ids.appointments[0],
+        prescription: ids.prescriptions[0],
+        tenant: a.tenantId,
+      },
     );
     expect(body.errors).toBeUndefined();
     expect(body.data).toEqual({ doctor: null, patient: null, appointment: null, prescription: null, tenant: null });
@@ -296,8 +338,16 @@ describe("GraphQL counts and lookups", () => {
 
   test("updating or deleting tenant A's patient through GraphQL changes nothing", async () => {
     const before = await snapshot();
-    const update = await server.graphql(b.admin.token, `mutation ($id: UUID!) { updatePatient(input: { rowId: $id, patch: { fullName: "Hijacked" } }) { patient { rowId } } }`, { id: ids.patients[0] });
-    const remove = await server.graphql(b.admin.token, `mutation ($id: UUID!) { deletePatient(input: { rowId: $id }) { patient { rowId } } }`, { id: ids.patients[0] });
+    const update = await server.graphql(
+      b.admin.token,
+      `mutation ($id: UUID!) { updatePatient(input: { rowId: $id, patch: { fullName: "Hijacked" } }) { patient { rowId } } }`,
+      { id: ids.patients[0] },
+    );
+    const remove = await server.graphql(
+      b.admin.token,
+      `mutation ($id: UUID!) { deletePatient(input: { rowId: $id }) { patient { rowId } } }`,
+      { id: ids.patients[0] },
+    );
     // Not found, exactly as for a row that does not exist.
     expect(update.body.data?.updatePatient?.patient ?? null).toBeNull();
     expect(remove.body.data?.deletePatient?.patient ?? null).toBeNull();

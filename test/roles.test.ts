@@ -23,7 +23,10 @@ beforeAll(async () => {
       )
     ).rows[0].id;
     const prescription = (
-      await c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2) returning id", [patient, clinic.doctor.doctorId])
+      await c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2) returning id", [
+        patient,
+        clinic.doctor.doctorId,
+      ])
     ).rows[0].id;
     const other = (await c.query("select id from app_public.add_doctor('Dr Other')")).rows[0].id;
     return { patientId: patient, appointmentId: appointment, prescriptionId: prescription, otherDoctorId: other };
@@ -58,16 +61,29 @@ describe("receptionist", () => {
   test("cannot add doctors, prescriptions or medicines, nor change a doctor", async () => {
     const who = clinic.receptionist.claims;
     expect(await sqlStateOf(who, (c) => c.query("select app_public.add_doctor('Dr Sneaky')"))).toBe("42501");
-    expect(await sqlStateOf(who, (c) => c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2)", [patientId, clinic.doctor.doctorId]))).toBe("42501");
-    expect(await sqlStateOf(who, (c) => c.query("insert into app_public.medicines (name, dosage_form) values ('x', 'tablet')"))).toBe("42501");
-    const { rowCount } = await asClaims(who, (c) => c.query("update app_public.doctors set full_name = 'Renamed' where id = $1", [otherDoctorId]));
+    expect(
+      await sqlStateOf(who, (c) =>
+        c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2)", [
+          patientId,
+          clinic.doctor.doctorId,
+        ]),
+      ),
+    ).toBe("42501");
+    expect(
+      await sqlStateOf(who, (c) => c.query("insert into app_public.medicines (name, dosage_form) values ('x', 'tablet')")),
+    ).toBe("42501");
+    const { rowCount } = await asClaims(who, (c) =>
+      c.query("update app_public.doctors set full_name = 'Renamed' where id = $1", [otherDoctorId]),
+    );
     expect(rowCount).toBe(0);
   });
 
   test("sees only their own user row and cannot promote themselves", async () => {
     expect(await count(clinic.receptionist.claims, "users")).toBe(1);
     expect(
-      await sqlStateOf(clinic.receptionist.claims, (c) => c.query("update app_public.users set user_role = 'admin' where id = $1", [clinic.receptionist.userId])),
+      await sqlStateOf(clinic.receptionist.claims, (c) =>
+        c.query("update app_public.users set user_role = 'admin' where id = $1", [clinic.receptionist.userId]),
+      ),
     ).toBe("DNIED");
   });
 });
@@ -77,29 +93,47 @@ describe("doctor", () => {
     const who = clinic.doctor.claims;
     expect(await count(who, "patients")).toBe(1);
     expect(await sqlStateOf(who, (c) => c.query("insert into app_public.patients (full_name) values ('x')"))).toBe("42501");
-    const { rowCount } = await asClaims(who, (c) => c.query("update app_public.patients set notes = 'x' where id = $1", [patientId]));
+    const { rowCount } = await asClaims(who, (c) =>
+      c.query("update app_public.patients set notes = 'x' where id = $1", [patientId]),
+    );
     expect(rowCount).toBe(0);
   });
 
   test("edits their own profile and offices, not another doctor's", async () => {
     const who = clinic.doctor.claims;
-    const own = await asClaims(who, (c) => c.query("update app_public.doctors set specialty = 'Geriatrics' where id = $1", [clinic.doctor.doctorId]));
-    const other = await asClaims(who, (c) => c.query("update app_public.doctors set specialty = 'Geriatrics' where id = $1", [otherDoctorId]));
+    const own = await asClaims(who, (c) =>
+      c.query("update app_public.doctors set specialty = 'Geriatrics' where id = $1", [clinic.doctor.doctorId]),
+    );
+    const other = await asClaims(who, (c) =>
+      c.query("update app_public.doctors set specialty = 'Geriatrics' where id = $1", [otherDoctorId]),
+    );
     expect([own.rowCount, other.rowCount]).toEqual([1, 0]);
   });
 
   test("cannot deactivate themselves or change their license (DNIED)", async () => {
     const who = clinic.doctor.claims;
-    expect(await sqlStateOf(who, (c) => c.query("update app_public.doctors set is_active = false where id = $1", [clinic.doctor.doctorId]))).toBe("DNIED");
-    expect(await sqlStateOf(who, (c) => c.query("update app_public.doctors set license_number = 'FAKE' where id = $1", [clinic.doctor.doctorId]))).toBe("DNIED");
+    expect(
+      await sqlStateOf(who, (c) =>
+        c.query("update app_public.doctors set is_active = false where id = $1", [clinic.doctor.doctorId]),
+      ),
+    ).toBe("DNIED");
+    expect(
+      await sqlStateOf(who, (c) =>
+        c.query("update app_public.doctors set license_number = 'FAKE' where id = $1", [clinic.doctor.doctorId]),
+      ),
+    ).toBe("DNIED");
   });
 
   test("writes prescriptions in their own name only", async () => {
     const who = clinic.doctor.claims;
-    const { rows } = await asClaims(who, (c) => c.query("insert into app_public.prescriptions (patient_id) values ($1) returning doctor_id", [patientId]));
+    const { rows } = await asClaims(who, (c) =>
+      c.query("insert into app_public.prescriptions (patient_id) values ($1) returning doctor_id", [patientId]),
+    );
     expect(rows[0].doctor_id).toBe(clinic.doctor.doctorId);
     expect(
-      await sqlStateOf(who, (c) => c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2)", [patientId, otherDoctorId])),
+      await sqlStateOf(who, (c) =>
+        c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2)", [patientId, otherDoctorId]),
+      ),
     ).toBe("42501");
   });
 
@@ -115,10 +149,19 @@ describe("doctor", () => {
   });
 
   test("cannot touch another doctor's prescription", async () => {
-    const otherRx = await asClaims(clinic.admin.claims, async (c) =>
-      (await c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2) returning id", [patientId, otherDoctorId])).rows[0].id,
+    const otherRx = await asClaims(
+      clinic.admin.claims,
+      async (c) =>
+        (
+          await c.query("insert into app_public.prescriptions (patient_id, doctor_id) values ($1, $2) returning id", [
+            patientId,
+            otherDoctorId,
+          ])
+        ).rows[0].id,
     );
-    const { rowCount } = await asClaims(clinic.doctor.claims, (c) => c.query("update app_public.prescriptions set notes = 'x' where id = $1", [otherRx]));
+    const { rowCount } = await asClaims(clinic.doctor.claims, (c) =>
+      c.query("update app_public.prescriptions set notes = 'x' where id = $1", [otherRx]),
+    );
     expect(rowCount).toBe(0);
     const code = await sqlStateOf(clinic.doctor.claims, (c) =>
       c.query(
@@ -132,10 +175,14 @@ describe("doctor", () => {
 
   test("updates status and notes of their own appointment, but not its time (DNIED)", async () => {
     const who = clinic.doctor.claims;
-    const { rowCount } = await asClaims(who, (c) => c.query("update app_public.appointments set status = 'arrived', notes = 'ok' where id = $1", [appointmentId]));
+    const { rowCount } = await asClaims(who, (c) =>
+      c.query("update app_public.appointments set status = 'arrived', notes = 'ok' where id = $1", [appointmentId]),
+    );
     expect(rowCount).toBe(1);
     expect(
-      await sqlStateOf(who, (c) => c.query("update app_public.appointments set starts_at = starts_at + interval '1 hour' where id = $1", [appointmentId])),
+      await sqlStateOf(who, (c) =>
+        c.query("update app_public.appointments set starts_at = starts_at + interval '1 hour' where id = $1", [appointmentId]),
+      ),
     ).toBe("DNIED");
   });
 });
@@ -143,26 +190,44 @@ describe("doctor", () => {
 describe("admin", () => {
   test("sees every user of the tenant and deactivates users", async () => {
     expect(await count(clinic.admin.claims, "users")).toBe(3);
-    const extra = await asClaims(clinic.admin.claims, async (c) =>
-      (await c.query("insert into app_public.users (email, full_name) values ($1, 'Temp') returning id", [`temp-${Date.now()}@example.test`])).rows[0].id,
+    const extra = await asClaims(
+      clinic.admin.claims,
+      async (c) =>
+        (
+          await c.query("insert into app_public.users (email, full_name) values ($1, 'Temp') returning id", [
+            `temp-${Date.now()}@example.test`,
+          ])
+        ).rows[0].id,
     );
-    const { rowCount } = await asClaims(clinic.admin.claims, (c) => c.query("update app_public.users set is_active = false where id = $1", [extra]));
+    const { rowCount } = await asClaims(clinic.admin.claims, (c) =>
+      c.query("update app_public.users set is_active = false where id = $1", [extra]),
+    );
     expect(rowCount).toBe(1);
   });
 
   test("cannot demote or deactivate the last active admin (DNIED)", async () => {
     const who = clinic.admin.claims;
-    expect(await sqlStateOf(who, (c) => c.query("update app_public.users set is_active = false where id = $1", [clinic.admin.userId]))).toBe("DNIED");
-    expect(await sqlStateOf(who, (c) => c.query("update app_public.users set user_role = 'doctor' where id = $1", [clinic.admin.userId]))).toBe("DNIED");
+    expect(
+      await sqlStateOf(who, (c) => c.query("update app_public.users set is_active = false where id = $1", [clinic.admin.userId])),
+    ).toBe("DNIED");
+    expect(
+      await sqlStateOf(who, (c) =>
+        c.query("update app_public.users set user_role = 'doctor' where id = $1", [clinic.admin.userId]),
+      ),
+    ).toBe("DNIED");
   });
 
   test("cannot change the tenant's plan through the API", async () => {
-    expect(await sqlStateOf(clinic.admin.claims, (c) => c.query("update app_public.tenants set subscription_plan = 'premium'"))).toBe("42501");
+    expect(
+      await sqlStateOf(clinic.admin.claims, (c) => c.query("update app_public.tenants set subscription_plan = 'premium'")),
+    ).toBe("42501");
   });
 
   test("cannot set created_at or updated_at", async () => {
     expect(
-      await sqlStateOf(clinic.admin.claims, (c) => c.query("insert into app_public.patients (full_name, created_at) values ('x', '2000-01-01')")),
+      await sqlStateOf(clinic.admin.claims, (c) =>
+        c.query("insert into app_public.patients (full_name, created_at) values ('x', '2000-01-01')"),
+      ),
     ).toBe("42501");
   });
 });

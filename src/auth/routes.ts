@@ -99,10 +99,10 @@ export function authRouter(pool: Pool, tokens: TokenSettings): express.Router {
     assertAcceptablePassword(password);
     const passwordHash = await hashPassword(password);
     const session = await asAnonymous(pool, async (client) => {
-      const { rows } = await client.query<{ session: Session }>(
-        "select app_private.set_password_with_token($1, $2) as session",
-        [token, passwordHash],
-      );
+      const { rows } = await client.query<{ session: Session }>("select app_private.set_password_with_token($1, $2) as session", [
+        token,
+        passwordHash,
+      ]);
       return rows[0].session;
     });
     res.json(answer(session, tokens));

@@ -57,9 +57,12 @@ export function verifyAccessToken(token: string, settings: TokenSettings): Acces
   if (
     typeof payload !== "object" ||
     typeof payload.exp !== "number" ||
-    typeof payload.sub !== "string" || !uuid.test(payload.sub) ||
-    typeof payload.tenant_id !== "string" || !uuid.test(payload.tenant_id) ||
-    typeof payload.user_role !== "string" || !roles.has(payload.user_role) ||
+    typeof payload.sub !== "string" ||
+    !uuid.test(payload.sub) ||
+    typeof payload.tenant_id !== "string" ||
+    !uuid.test(payload.tenant_id) ||
+    typeof payload.user_role !== "string" ||
+    !roles.has(payload.user_role) ||
     (payload.doctor_id !== undefined && (typeof payload.doctor_id !== "string" || !uuid.test(payload.doctor_id)))
   ) {
     throw new ApiError("CREDS", "The access token is invalid or expired.");

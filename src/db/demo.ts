@@ -10,7 +10,9 @@ export const DEMO_ADMIN = { email: "admin@demo.clinic", password: "demo-password
 export const DEMO_DOCTOR = { email: "ana.ruiz@demo.clinic", password: "demo-password-2026" };
 
 const offices = (...names: string[]) =>
-  JSON.stringify(names.map((name, i) => ({ id: `office-${i + 1}`, name, address: `${10 + i} Main Street`, is_primary: i === 0 })));
+  JSON.stringify(
+    names.map((name, i) => ({ id: `office-${i + 1}`, name, address: `${10 + i} Main Street`, is_primary: i === 0 })),
+  );
 
 /**
  * Creates the demo clinic unless it exists: an admin, a receptionist, three doctors (one who can
@@ -26,7 +28,9 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
     const adminHash = await hashPassword(DEMO_ADMIN.password);
     const doctorHash = await hashPassword(DEMO_DOCTOR.password);
     await client.query("begin");
-    const { rows: [{ session }] } = await client.query(
+    const {
+      rows: [{ session }],
+    } = await client.query(
       "select app_private.register_clinic('Demo Clinic', 'Dana Admin', $1, $2, 'Europe/Madrid') as session",
       [DEMO_ADMIN.email, adminHash],
     );
@@ -44,13 +48,19 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
       ["Ben Okafor", null, "Paediatrics", "MED-1002", ["Downtown"]],
       ["Chen Li", null, "Cardiology", "MED-1003", ["Heart Centre", "North Office"]],
     ] as const) {
-      const { rows } = await client.query(
-        "select id, user_id from app_public.add_doctor($1, $2, $3, $4, null, $5::jsonb)",
-        [name, email, specialty, license, offices(...officeNames)],
-      );
+      const { rows } = await client.query("select id, user_id from app_public.add_doctor($1, $2, $3, $4, null, $5::jsonb)", [
+        name,
+        email,
+        specialty,
+        license,
+        offices(...officeNames),
+      ]);
       doctors.push(rows[0]);
     }
-    await client.query("insert into app_private.user_secrets (user_id, password_hash) values ($1, $2)", [doctors[0].user_id, doctorHash]);
+    await client.query("insert into app_private.user_secrets (user_id, password_hash) values ($1, $2)", [
+      doctors[0].user_id,
+      doctorHash,
+    ]);
     const { rows: patients } = await client.query(
       `insert into app_public.patients (full_name, birth_date, gender, phone)
        values ('Lucia Fernandez', '1985-03-14', 'female', '+34 600 000 001'),
@@ -77,7 +87,9 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
       [doctors[0].id, patients[0].id, "amoxicillin"],
       [doctors[2].id, patients[2].id, "amlodipine"],
     ]) {
-      const { rows: [rx] } = await client.query(
+      const {
+        rows: [rx],
+      } = await client.query(
         "insert into app_public.prescriptions (patient_id, doctor_id, notes) values ($1, $2, 'Demo prescription') returning id",
         [patient, doctor],
       );

@@ -52,7 +52,9 @@ async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
  * runs db/after-reset.sql), then runs pending migrations and loads db/global-medicines.sql.
  * Without a root URL the roles and database must already exist; only migrations and data run.
  */
-export async function setUpDatabase(urls: DatabaseUrls | (Omit<DatabaseUrls, "rootUrl"> & { rootUrl?: undefined })): Promise<void> {
+export async function setUpDatabase(
+  urls: DatabaseUrls | (Omit<DatabaseUrls, "rootUrl"> & { rootUrl?: undefined }),
+): Promise<void> {
   const settings = migrateSettings({ ...urls, rootUrl: urls.rootUrl ?? urls.ownerUrl });
   if (urls.rootUrl) {
     const rolesSql = readFileSync(path.join(root, "db/roles.sql"), "utf8");
