@@ -54,7 +54,7 @@ function expectErrorBody(body: unknown, code: string) {
 }
 
 /** Words that show an error leaked SQL or a stack trace. */
-const leakPattern = /constraint|violates|app_public|app_private|relation|duplicate key|\n\s+at |    at /i;
+const leakPattern = /constraint|violates|app_public|app_private|relation|duplicate key|\n\s+at | {4}at /i;
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
@@ -109,6 +109,30 @@ describe("register-clinic creates a tenant on trial with its first admin", () =>
     });
     const trialEndsAt = new Date(answer.tenant.trialEndsAt).getTime();
     expect(Math.abs(trialEndsAt - (before + 14 * DAY_MS))).toBeLessThan(60_000);
+  });
+
+  test("register-clinic accepts a long clinic name whose slug would be cut right after a hyphen", async () => {
+    // The slug of this name has a hyphen as its 50th character, where the slug is cut.
+    const clinicName = "Northern Highlands and Islands Family Health Team Practice";
+
+    const { status, body } = await register(registration({ clinicName }));
+
+    expect(status).toBe(201);
+    expect(body.tenant.name).toBe(clinicName);
+    expect(body.tenant.slug).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+    expect(body.tenant.slug.length).toBeLessThanOrEqual(63);
+  });
+
+  test("two clinics with the same name get different slugs", async () => {
+    const clinicName = uniq("Twin Clinic");
+
+    const first = await register(registration({ clinicName }));
+    const second = await register(registration({ clinicName }));
+
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(201);
+    expect(second.body.tenant.slug).not.toBe(first.body.tenant.slug);
+    expect(second.body.tenant.slug).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
   });
 
   test("login with the registered e-mail and password returns a token with sub, tenant_id, user_role, iss, aud, iat and a one-hour exp", async () => {
@@ -253,7 +277,9 @@ describe("register-clinic ignores fields a client may not choose", () => {
     expect((stored[0].trial_ends_at as Date).getTime()).toBeLessThan(Date.now() + 15 * DAY_MS);
 
     const victimUsers = await asOwner(async (client) => {
-      const { rows } = await client.query("select count(*)::int as n from app_public.users where tenant_id = $1", [victim.tenantId]);
+      const { rows } = await client.query("select count(*)::int as n from app_public.users where tenant_id = $1", [
+        victim.tenantId,
+      ]);
       return rows[0].n as number;
     });
     expect(victimUsers).toBe(3);
@@ -353,6 +379,13 @@ describe("register-clinic validates its input", () => {
     expect(status).toBe(400);
     expectErrorBody(body, "INVAL");
   });
+
+  test("register-clinic answers a 4xx INVAL, not a 500, for a body over 10 kB", async () => {
+    const { status, body } = await register(registration({ notes: "x".repeat(20_000) }));
+
+    expect([400, 413]).toContain(status);
+    expectErrorBody(body, "INVAL");
+  });
 });
 
 describe("login answers the same 401 CREDS whatever is wrong", () => {
@@ -397,7 +430,9 @@ describe("login answers the same 401 CREDS whatever is wrong", () => {
   test("login answers 401 CREDS for a user who never set a password", async () => {
     const userEmail = email("nopassword");
     await asClaims(clinic.admin.claims, (client) =>
-      client.query("insert into app_public.users (email, full_name, user_role) values ($1, 'No Password', 'receptionist')", [userEmail]),
+      client.query("insert into app_public.users (email, full_name, user_role) values ($1, 'No Password', 'receptionist')", [
+        userEmail,
+      ]),
     );
 
     const { status, body } = await login({ email: userEmail, password: FIXTURE_PASSWORD });
@@ -407,7 +442,13 @@ describe("login answers the same 401 CREDS whatever is wrong", () => {
   });
 
   test("login answers 400 INVAL when the e-mail or password is missing or not text", async () => {
-    for (const body of [{}, { email: clinic.admin.email }, { password: FIXTURE_PASSWORD }, { email: 1, password: FIXTURE_PASSWORD }, { email: clinic.admin.email, password: "" }]) {
+    for (const body of [
+      {},
+      { email: clinic.admin.email },
+      { password: FIXTURE_PASSWORD },
+      { email: 1, password: FIXTURE_PASSWORD },
+      { email: clinic.admin.email, password: "" },
+    ]) {
       const answer = await login(body);
       expect(answer.status).toBe(400);
       expectErrorBody(answer.body, "INVAL");
@@ -431,7 +472,14 @@ describe("error bodies tell a code and a plain message, never SQL or stack trace
     ];
 
     expect(answers.map((answer) => answer.body.error?.code)).toEqual([
-      "TAKEN", "TAKEN", "INVAL", "INVAL", "INVAL", "WEAKP", "CREDS", "TOKEN",
+      "TAKEN",
+      "TAKEN",
+      "INVAL",
+      "INVAL",
+      "INVAL",
+      "WEAKP",
+      "CREDS",
+      "TOKEN",
     ]);
     for (const { body } of answers) {
       expect(Object.keys(body)).toEqual(["error"]);
@@ -450,8 +498,7 @@ describe("a token, when sent, must be valid: forged tokens get 401 CREDS on /gra
   });
 
   /** POSTs WHO_AM_I with a raw Authorization header. */
-  const withHeader = (authorization: string) =>
-    server.post("/graphql", { query: WHO_AM_I }, { authorization });
+  const withHeader = (authorization: string) => server.post("/graphql", { query: WHO_AM_I }, { authorization });
 
   function expectRefused(answer: { status: number; body: any }) {
     expect(answer.status).toBe(401);
@@ -469,17 +516,23 @@ describe("a token, when sent, must be valid: forged tokens get 401 CREDS on /gra
   });
 
   test.each<[string, () => string]>([
-    ["alg none (unsigned)", () => {
-      const now = Math.floor(Date.now() / 1000);
-      const payload = { ...claims, iss: tokenSettings.issuer, aud: tokenSettings.audience, iat: now, exp: now + HOUR };
-      return `${base64url({ alg: "none", typ: "JWT" })}.${base64url(payload)}.`;
-    }],
+    [
+      "alg none (unsigned)",
+      () => {
+        const now = Math.floor(Date.now() / 1000);
+        const payload = { ...claims, iss: tokenSettings.issuer, aud: tokenSettings.audience, iat: now, exp: now + HOUR };
+        return `${base64url({ alg: "none", typ: "JWT" })}.${base64url(payload)}.`;
+      },
+    ],
     ["a wrong secret", () => signWith({ ...claims }, {}, "another-secret-that-is-also-32-bytes-long!!")],
     ["HS512 with the right secret", () => signWith({ ...claims }, { algorithm: "HS512" })],
-    ["an exp in the past", () => {
-      const now = Math.floor(Date.now() / 1000);
-      return signWith({ ...claims, iat: now - 2 * HOUR, exp: now - 60 }, { expiresIn: undefined });
-    }],
+    [
+      "an exp in the past",
+      () => {
+        const now = Math.floor(Date.now() / 1000);
+        return signWith({ ...claims, iat: now - 2 * HOUR, exp: now - 60 }, { expiresIn: undefined });
+      },
+    ],
     ["no exp", () => signWith({ ...claims }, { expiresIn: undefined })],
     ["no tenant_id", () => signWith({ sub: claims.sub, user_role: claims.user_role })],
     ["a tenant_id that is not a uuid", () => signWith({ ...claims, tenant_id: "not-a-uuid" })],
@@ -638,7 +691,9 @@ describe("set-password activates an account with a one-time token", () => {
     const newcomer = await addUserWithoutPassword();
     const activation = await issue(newcomer.userId);
     await asOwner((client) =>
-      client.query("update app_private.password_tokens set expires_at = now() - interval '1 minute' where user_id = $1", [newcomer.userId]),
+      client.query("update app_private.password_tokens set expires_at = now() - interval '1 minute' where user_id = $1", [
+        newcomer.userId,
+      ]),
     );
 
     const { status, body } = await setPassword({ token: activation, password: PASSWORD });
@@ -675,7 +730,10 @@ describe("set-password activates an account with a one-time token", () => {
     const activation = await issue(newcomer.userId);
 
     const stored = await asOwner(async (client) => {
-      const { rows } = await client.query("select encode(token_hash, 'hex') as hash from app_private.password_tokens where user_id = $1", [newcomer.userId]);
+      const { rows } = await client.query(
+        "select encode(token_hash, 'hex') as hash from app_private.password_tokens where user_id = $1",
+        [newcomer.userId],
+      );
       return rows.map((row) => row.hash as string);
     });
     expect(stored).toEqual([createHash("sha256").update(activation, "utf8").digest("hex")]);
@@ -713,7 +771,9 @@ describe("set-password activates an account with a one-time token", () => {
 
     expect(errorCodes(body)).toEqual(["DNIED"]);
     const tokens = await asOwner(async (client) => {
-      const { rows } = await client.query("select count(*)::int as n from app_private.password_tokens where user_id = $1", [newcomer.userId]);
+      const { rows } = await client.query("select count(*)::int as n from app_private.password_tokens where user_id = $1", [
+        newcomer.userId,
+      ]);
       return rows[0].n as number;
     });
     expect(tokens).toBe(0);

@@ -124,7 +124,10 @@ describe("offices must be a valid list (4-doctors-and-offices: assert_valid_offi
 
   describe("updateDoctor over GraphQL as the admin refuses a malformed value with OFFIC and keeps the stored offices", () => {
     test.each(malformed)("refuses %s", async (_label, value) => {
-      const { body } = await server.graphql(clinic.admin.token, UPDATE_OFFICES, { rowId: clinic.doctor.doctorId, offices: value });
+      const { body } = await server.graphql(clinic.admin.token, UPDATE_OFFICES, {
+        rowId: clinic.doctor.doctorId,
+        offices: value,
+      });
       expect(firstCode(body)).toBe("OFFIC");
       expect(body.data?.updateDoctor ?? null).toBeNull();
       expect(await storedOffices(clinic.doctor.doctorId)).toStrictEqual(clinic.offices);
@@ -135,7 +138,10 @@ describe("offices must be a valid list (4-doctors-and-offices: assert_valid_offi
     test.each(malformed)("refuses %s", async (_label, value) => {
       const fullName = uniq("Dr Sql");
       const state = await sqlStateOf(clinic.admin.claims, (client) =>
-        client.query("insert into app_public.doctors (full_name, offices) values ($1, $2::jsonb)", [fullName, JSON.stringify(value)]),
+        client.query("insert into app_public.doctors (full_name, offices) values ($1, $2::jsonb)", [
+          fullName,
+          JSON.stringify(value),
+        ]),
       );
       expect(state).toBe("OFFIC");
       expect(await doctorsNamed(clinic.tenantId, fullName)).toBe(0);

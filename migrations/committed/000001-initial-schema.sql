@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:ccaac39fb7cf4179b4e0e4e2b1fbc2a69fc86f42
+--! Hash: sha1:75aaae46b97e95b3bcd62fa198213f0fe1211d20
 --! Message: initial schema
 
 --! split: 1-schemas-and-claims.sql
@@ -631,6 +631,10 @@ begin
   if new.office_id is null then
     return new;
   end if;
+  if tg_op = 'UPDATE' and new.office_id = old.office_id and new.doctor_id = old.doctor_id
+     and not (app_private.holds_slot(new.status) and new.ends_at > now()) then
+    return new; -- a past or released appointment keeps its history, even if the office is gone
+  end if;
   -- FOR SHARE waits for, and then blocks, a concurrent edit of the doctor's offices.
   select offices into v_offices from app_public.doctors
     where tenant_id = new.tenant_id and id = new.doctor_id for share;
@@ -642,8 +646,8 @@ begin
 end;
 $$;
 comment on function app_private.tg_appointments__check_office() is
-  'An appointment''s office_id must name one of its doctor''s offices (OFFIC). SECURITY DEFINER to lock the doctor row, which receptionists may read but not update; the lookup is pinned to the row''s own tenant.';
-create trigger _300_check_office before insert or update of office_id, doctor_id on app_public.appointments
+  'An appointment''s office_id must name one of its doctor''s offices (OFFIC): on booking, on a change of office or doctor, and when an appointment becomes upcoming and slot-holding again (re-activated, or moved into the future). SECURITY DEFINER to lock the doctor row, which receptionists may read but not update; the lookup is pinned to the row''s own tenant.';
+create trigger _300_check_office before insert or update of office_id, doctor_id, status, starts_at, ends_at on app_public.appointments
   for each row execute function app_private.tg_appointments__check_office();
 
 create function app_private.tg_doctors__keep_booked_offices() returns trigger
@@ -957,10 +961,11 @@ declare
   v_tenant_id uuid;
   v_user_id uuid;
 begin
+  email := btrim(email);
   if exists (select from app_public.users where users.email = register_clinic.email::citext) then
     raise exception 'This e-mail is already registered.' using errcode = 'TAKEN';
   end if;
-  v_slug := coalesce(nullif(left(btrim(regexp_replace(lower(clinic_name), '[^a-z0-9]+', '-', 'g'), '-'), 50), ''), 'clinic');
+  v_slug := coalesce(nullif(btrim(left(regexp_replace(lower(clinic_name), '[^a-z0-9]+', '-', 'g'), 50), '-'), ''), 'clinic');
   if exists (select from app_public.tenants where slug = v_slug::citext) then
     v_slug := v_slug || '-' || encode(gen_random_bytes(4), 'hex');
   end if;
@@ -969,7 +974,7 @@ begin
     from app_public.subscription_plans p where p.plan = 'trial'
     returning id into v_tenant_id;
   insert into app_public.users (tenant_id, email, full_name, user_role)
-    values (v_tenant_id, btrim(email), btrim(full_name), 'admin')
+    values (v_tenant_id, email, btrim(full_name), 'admin')
     returning id into v_user_id;
   insert into app_private.user_secrets (user_id, password_hash) values (v_user_id, register_clinic.password_hash);
   return app_private.session_for(v_user_id);
@@ -985,7 +990,7 @@ create function app_private.login_candidate(email text)
 as $$
   select s.password_hash, u.is_active, app_private.session_for(u.id)
   from app_public.users u join app_private.user_secrets s on s.user_id = u.id
-  where u.email = login_candidate.email::citext
+  where u.email = btrim(login_candidate.email)::citext
 $$;
 comment on function app_private.login_candidate(text) is
   'The password hash and session of the user with this e-mail, for the API server to verify a password (argon2 runs in the server). No row for an unknown e-mail or a user who never set a password. SECURITY DEFINER: login comes before any claim.';

@@ -44,8 +44,17 @@ function answer(session: Session, tokens: TokenSettings) {
   return { token, user: session.user, tenant: session.tenant };
 }
 
-/** Express 5 forwards a rejected promise to the error handler; this one speaks our error shape. */
+/**
+ * Express 5 forwards a rejected promise to the error handler; this one speaks our error shape.
+ * body-parser's own errors (not JSON, over the size limit) carry a 4xx `status`: they are the
+ * client's, answered as INVAL and never logged, since the body may hold a password.
+ */
 function sendError(error: unknown, _req: Request, res: Response, _next: NextFunction) {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    res.status(status).json({ error: { code: "INVAL", message: "The body must be a JSON object of at most 10 kB." } });
+    return;
+  }
   const publicError = toPublicError(error);
   if (publicError.code === "INTERNAL") console.error(error);
   res.status(httpStatus[publicError.code]).json({ error: publicError });
