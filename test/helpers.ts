@@ -7,6 +7,7 @@ import { Client, Pool, type PoolClient } from "pg";
 import { createApp, type RunningApp } from "../src/server";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
 import { pgSettingsFor } from "../src/graphile.config";
+import { inTransactionWith } from "../src/db/transaction";
 
 export const ownerUrl = () => process.env.TEST_OWNER_URL as string;
 export const authenticatorUrl = () => process.env.TEST_AUTHENTICATOR_URL as string;
@@ -52,22 +53,8 @@ export async function closePool() {
  * Runs `work` in a transaction exactly as PostGraphile would for a request carrying `claims`
  * (or none): same role, same settings. Commits, or rolls back when `work` throws.
  */
-export async function asClaims<T>(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await authenticatorPool().connect();
-  try {
-    await client.query("begin");
-    for (const [name, value] of Object.entries(pgSettingsFor(claims))) {
-      await client.query("select set_config($1, $2, true)", [name, value]);
-    }
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } catch (error) {
-    await client.query("rollback").catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+export function asClaims<T>(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return inTransactionWith(authenticatorPool(), pgSettingsFor(claims), work);
 }
 
 /** Like asClaims, but returns the SQLSTATE the work failed with (throws when it succeeded). */

@@ -7,7 +7,8 @@
 import express, { type Request, type Response, type NextFunction } from "express";
 import type { Pool } from "pg";
 import { ApiError, httpStatus, toPublicError } from "../errors";
-import { asAnonymous } from "../db/anonymous";
+import { inTransactionWith } from "../db/transaction";
+import { pgSettingsFor } from "../graphile.config";
 import { assertAcceptablePassword, hashPassword, verifyPassword } from "./passwords";
 import { signAccessToken, type TokenSettings, type UserRole } from "./tokens";
 
@@ -76,7 +77,7 @@ export function authRouter(pool: Pool, tokens: TokenSettings): express.Router {
     const timeZone = field(req.body, "timeZone", 100, true);
     assertAcceptablePassword(password);
     const passwordHash = await hashPassword(password);
-    const session = await asAnonymous(pool, async (client) => {
+    const session = await inTransactionWith(pool, pgSettingsFor(undefined), async (client) => {
       const { rows } = await client.query<{ session: Session }>(
         "select app_private.register_clinic($1, $2, $3, $4, coalesce($5, 'UTC')) as session",
         [clinicName, fullName, email, passwordHash, timeZone ?? null],
@@ -89,7 +90,7 @@ export function authRouter(pool: Pool, tokens: TokenSettings): express.Router {
   router.post("/login", async (req, res) => {
     const email = required(req.body, "email", 254);
     const password = required(req.body, "password", 10_000);
-    const candidate = await asAnonymous(pool, async (client) => {
+    const candidate = await inTransactionWith(pool, pgSettingsFor(undefined), async (client) => {
       const { rows } = await client.query<{ password_hash: string; is_active: boolean; session: Session }>(
         "select password_hash, is_active, session from app_private.login_candidate($1)",
         [email],
@@ -107,7 +108,7 @@ export function authRouter(pool: Pool, tokens: TokenSettings): express.Router {
     const password = required(req.body, "password", 10_000);
     assertAcceptablePassword(password);
     const passwordHash = await hashPassword(password);
-    const session = await asAnonymous(pool, async (client) => {
+    const session = await inTransactionWith(pool, pgSettingsFor(undefined), async (client) => {
       const { rows } = await client.query<{ session: Session }>("select app_private.set_password_with_token($1, $2) as session", [
         token,
         passwordHash,
