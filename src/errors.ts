@@ -7,7 +7,7 @@
  */
 
 export type ErrorCode =
-  "PLANL" | "OFFIC" | "OVLAP" | "DNIED" | "TAKEN" | "NOREF" | "INVAL" | "TOKEN" | "WEAKP" | "CREDS" | "INTERNAL";
+  "PLANL" | "OFFIC" | "OVLAP" | "DNIED" | "TAKEN" | "NOREF" | "INVAL" | "NTFND" | "TOKEN" | "WEAKP" | "CREDS" | "INTERNAL";
 
 /** What a client receives: a stable code and a plain message. */
 export interface PublicError {
@@ -43,6 +43,7 @@ export const httpStatus: Record<ErrorCode, number> = {
   TAKEN: 409,
   NOREF: 400,
   INVAL: 400,
+  NTFND: 404,
   TOKEN: 400,
   WEAKP: 400,
   CREDS: 401,
@@ -50,6 +51,9 @@ export const httpStatus: Record<ErrorCode, number> = {
 };
 
 export const internalError: PublicError = { code: "INTERNAL", message: "Something went wrong on our side." };
+
+/** A delete that matched no row the caller may delete: absent, or another tenant's, alike. */
+export const notFoundError: PublicError = { code: "NTFND", message: "There is no such record to delete." };
 
 /** An error to send as it is: thrown by our TypeScript with a public code and message. */
 export class ApiError extends Error {

@@ -13,7 +13,7 @@ import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
-import { toPublicError } from "./errors";
+import { notFoundError, toPublicError } from "./errors";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -47,7 +47,10 @@ export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, 
 /** Errors the database raised on purpose keep a stable code; everything else is masked. */
 export function maskError(error: GraphQLError): GraphQLError {
   if (error.originalError && !(error.originalError instanceof GraphQLError)) {
-    const publicError = toPublicError(error.originalError);
+    // @dataplan/pg's PgDeleteSingleStep raises this plain Error when RLS (or absence) leaves 0 rows.
+    const publicError = error.originalError.message.startsWith("No values were deleted in collection")
+      ? notFoundError
+      : toPublicError(error.originalError);
     if (publicError.code !== "INTERNAL") {
       return new GraphQLError(publicError.message, {
         nodes: error.nodes,

@@ -9,7 +9,7 @@ import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authRouter } from "./auth/routes";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
-import { ApiError } from "./errors";
+import { ApiError, internalError } from "./errors";
 import { makePreset } from "./graphile.config";
 
 export interface AppOptions {
@@ -65,6 +65,11 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, production: options.production }));
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
+  // Last resort: Express's own handler would print a stack trace outside production.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    console.error(error);
+    res.status(500).json({ errors: [{ message: internalError.message, extensions: { code: internalError.code } }] });
+  });
 
   return {
     server,

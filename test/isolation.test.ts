@@ -351,6 +351,16 @@ describe("GraphQL counts and lookups", () => {
     // Not found, exactly as for a row that does not exist.
     expect(update.body.data?.updatePatient?.patient ?? null).toBeNull();
     expect(remove.body.data?.deletePatient?.patient ?? null).toBeNull();
+    expect(remove.body.errors?.[0].extensions?.code).toBe("NTFND");
+    const absent = await server.graphql(
+      b.admin.token,
+      `mutation { deletePatient(input: { rowId: "00000000-0000-4000-8000-000000000000" }) { patient { rowId } } }`,
+    );
+    const { message, extensions } = absent.body.errors?.[0] ?? {};
+    expect({ message, extensions }).toEqual({
+      message: remove.body.errors?.[0].message,
+      extensions: remove.body.errors?.[0].extensions,
+    });
     expect(JSON.stringify([update.body, remove.body])).not.toContain("Pat Patient");
     expect(await snapshot()).toEqual(before);
   });

@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:75aaae46b97e95b3bcd62fa198213f0fe1211d20
+--! Hash: sha1:0aca435ecc636b6bb2185598b5affba9732ebf86
 --! Message: initial schema
 
 --! split: 1-schemas-and-claims.sql
@@ -171,7 +171,7 @@ comment on table app_public.tenants is
   'A clinic group that signed up: the unit of isolation. Every other row belongs to exactly one tenant, and users see only their own.';
 comment on column app_public.tenants.id is 'Identifier of the tenant; every JWT carries it as the `tenant_id` claim.';
 comment on column app_public.tenants.name is 'Name of the clinic group.';
-comment on column app_public.tenants.slug is 'Unique URL-safe name, derived from the name at sign-up.';
+comment on column app_public.tenants.slug is 'Unique URL-safe name: the name at sign-up plus a random suffix (e.g. `sunrise-clinics-3f9a0c1b`).';
 comment on column app_public.tenants.subscription_plan is 'The plan the tenant is on; changed by operators, never through the API.';
 comment on column app_public.tenants.trial_ends_at is 'When the free trial ends; NULL once on a paid plan.';
 comment on column app_public.tenants.time_zone is 'IANA time zone of the clinic group, used to show local times and to send notices on local days.';
@@ -965,10 +965,10 @@ begin
   if exists (select from app_public.users where users.email = register_clinic.email::citext) then
     raise exception 'This e-mail is already registered.' using errcode = 'TAKEN';
   end if;
-  v_slug := coalesce(nullif(btrim(left(regexp_replace(lower(clinic_name), '[^a-z0-9]+', '-', 'g'), 50), '-'), ''), 'clinic');
-  if exists (select from app_public.tenants where slug = v_slug::citext) then
-    v_slug := v_slug || '-' || encode(gen_random_bytes(4), 'hex');
-  end if;
+  -- Always suffixed: a bare slug on some sign-ups and a suffixed one on others would tell anyone
+  -- whether another clinic group already uses that name.
+  v_slug := coalesce(nullif(btrim(left(regexp_replace(lower(clinic_name), '[^a-z0-9]+', '-', 'g'), 50), '-'), ''), 'clinic')
+    || '-' || encode(gen_random_bytes(4), 'hex');
   insert into app_public.tenants (name, slug, subscription_plan, trial_ends_at, time_zone)
     select btrim(clinic_name), v_slug, p.plan, now() + make_interval(days => p.trial_days), coalesce(register_clinic.time_zone, 'UTC')
     from app_public.subscription_plans p where p.plan = 'trial'
