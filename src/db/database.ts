@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { DatabaseConfig } from "../config";
 import { startEmbeddedPostgres } from "./embedded";
-import type { DatabaseUrls } from "./setup";
+import type { DatabaseUrls, SetUpUrls } from "./setup";
 
 /** Secrets generated for the embedded set-up, kept in `<dataDir>/secrets.json` (mode 600). */
 export interface LocalSecrets {
@@ -45,7 +45,7 @@ export function roleUrls(rootUrl: string, database: string, ownerPassword: strin
 }
 
 export interface OpenDatabase {
-  urls: DatabaseUrls | (Omit<DatabaseUrls, "rootUrl"> & { rootUrl?: undefined });
+  urls: SetUpUrls;
   /** Stops the embedded server; nothing for an external one. */
   stop(): Promise<void>;
 }

@@ -18,6 +18,9 @@ export interface DatabaseUrls {
   authenticatorUrl: string;
 }
 
+/** DatabaseUrls where the superuser is optional (an external server whose roles and database exist). */
+export type SetUpUrls = Omit<DatabaseUrls, "rootUrl"> & { rootUrl?: string };
+
 /** Escapes a value for a placeholder that stands inside a SQL string literal. */
 const sqlLiteral = (value: string) => value.replace(/'/g, "''");
 
@@ -52,9 +55,7 @@ async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
  * runs db/after-reset.sql), then runs pending migrations and loads db/global-medicines.sql.
  * Without a root URL the roles and database must already exist; only migrations and data run.
  */
-export async function setUpDatabase(
-  urls: DatabaseUrls | (Omit<DatabaseUrls, "rootUrl"> & { rootUrl?: undefined }),
-): Promise<void> {
+export async function setUpDatabase(urls: SetUpUrls): Promise<void> {
   const settings = migrateSettings({ ...urls, rootUrl: urls.rootUrl ?? urls.ownerUrl });
   if (urls.rootUrl) {
     const rolesSql = readFileSync(path.join(root, "db/roles.sql"), "utf8");
