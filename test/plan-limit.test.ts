@@ -196,9 +196,19 @@ describe("concurrent adds cannot overshoot the limit", () => {
     const clinic = await signUpClinic();
     await addDoctors(clinic, 3);
     expect(await doctorCounts(clinic.tenantId)).toEqual({ active: 4, total: 4 });
+    // Every transaction first waits until all 20 have begun, then adds, then stays open a moment:
+    // without the tenant-row lock, all 20 would count 4 active doctors and commit.
+    let ready = 0;
+    let startAll!: () => void;
+    const allBegun = new Promise<void>((resolve) => (startAll = resolve));
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) =>
-        asClaims(clinic.admin.claims, (client) => client.query("select app_public.add_doctor($1)", [uniq(`Dr Racer ${i}`)])),
+        asClaims(clinic.admin.claims, async (client) => {
+          if (++ready === 20) startAll();
+          await allBegun;
+          await client.query("select app_public.add_doctor($1)", [uniq(`Dr Racer ${i}`)]);
+          await client.query("select pg_sleep(0.2)");
+        }),
       ),
     );
     const fulfilled = results.filter((result) => result.status === "fulfilled");
