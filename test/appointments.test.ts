@@ -8,15 +8,13 @@
 import {
   asClaims,
   asOwner,
-  closePool,
   errorCodes,
   signUpClinic,
   sqlStateOf,
-  startServer,
   uniq,
+  useServer,
   type Clinic,
   type GraphQLBody,
-  type TestServer,
 } from "./helpers";
 
 const CREATE_APPOINTMENT = `
@@ -49,16 +47,7 @@ interface Setting {
   patientId: string;
 }
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-
-afterAll(async () => {
-  await server?.close();
-  await closePool();
-});
+const server = useServer();
 
 /** A fresh clinic (admin, receptionist, doctor with offices main + north) and one patient. */
 async function setting(): Promise<Setting> {

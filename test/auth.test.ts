@@ -6,27 +6,18 @@ import { createHash, randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { AccessClaims } from "../src/auth/tokens";
 import {
-  FIXTURE_PASSWORD,
   asClaims,
   asOwner,
-  closePool,
   errorCodes,
+  FIXTURE_PASSWORD,
   signUpClinic,
-  startServer,
   tokenSettings,
   uniq,
+  useServer,
   type Clinic,
-  type TestServer,
 } from "./helpers";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-  await closePool();
-});
+const server = useServer();
 
 const PASSWORD = "a long enough passphrase";
 const HOUR = 3600;

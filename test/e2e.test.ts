@@ -4,7 +4,7 @@
  * documents below are the ones the README shows; keep them in step.
  */
 import jwt from "jsonwebtoken";
-import { asOwner, closePool, startServer, tokenSettings, uniq, type TestServer } from "./helpers";
+import { asOwner, tokenSettings, uniq, useServer } from "./helpers";
 
 /** README step 2: an admin adds a doctor with their offices (and a sign-in account, by e-mail). */
 const ADD_DOCTOR = /* GraphQL */ `
@@ -73,14 +73,7 @@ const WEEK_SCHEDULE = /* GraphQL */ `
   }
 `;
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-  await closePool();
-});
+const server = useServer();
 
 /** POSTs JSON with plain fetch, as a README reader would. */
 async function postJson(path: string, body: unknown, token?: string) {

@@ -204,5 +204,35 @@ export async function startServer(options: { production?: boolean } = {}): Promi
   };
 }
 
+/**
+ * Starts the app before the enclosing file's (or describe's) tests and closes it, with the
+ * authenticator pool, after them. Returns the server, usable from inside tests and hooks.
+ */
+export function useServer(options: { production?: boolean } = {}): TestServer {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startServer(options);
+  });
+  afterAll(async () => {
+    await started?.close();
+    await closePool();
+  });
+  const current = () => {
+    if (!started) throw new Error("useServer: the server starts in beforeAll; use it inside tests or hooks");
+    return started;
+  };
+  return {
+    get url() {
+      return current().url;
+    },
+    get app() {
+      return current().app;
+    },
+    graphql: (token, query, variables) => current().graphql(token, query, variables),
+    post: (path, body, headers) => current().post(path, body, headers),
+    close: () => current().close(),
+  };
+}
+
 /** The error codes of a GraphQL response, in order. */
 export const errorCodes = (body: GraphQLBody) => (body.errors ?? []).map((error) => error.extensions?.code);

@@ -4,21 +4,11 @@
  * (role clinic_user plus the JWT claims), and over GraphQL for counts and aggregates.
  */
 import type { PoolClient } from "pg";
-import {
-  asClaims,
-  asOwner,
-  closePool,
-  signUpClinic,
-  sqlStateOf,
-  startServer,
-  type Clinic,
-  type Member,
-  type TestServer,
-} from "./helpers";
+import { asClaims, asOwner, signUpClinic, sqlStateOf, useServer, type Clinic, type Member } from "./helpers";
 
 let a: Clinic;
 let b: Clinic;
-let server: TestServer;
+const server = useServer();
 /** Ids of tenant A's rows, per table. */
 const ids: Record<string, string[]> = {};
 /** A column each table lets its writers update, for "update changes nothing" attempts. */
@@ -84,12 +74,6 @@ beforeAll(async () => {
   ids.medicines = [rowsA.medicine];
   ids.prescriptions = [rowsA.prescription];
   ids.prescription_items = [rowsA.item];
-  server = await startServer();
-});
-
-afterAll(async () => {
-  await server.close();
-  await closePool();
 });
 
 const rolesOf = (clinic: () => Clinic): [string, () => Member][] => [

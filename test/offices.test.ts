@@ -8,15 +8,13 @@
 import {
   asClaims,
   asOwner,
-  closePool,
   errorCodes,
   signUpClinic,
   sqlStateOf,
-  startServer,
   uniq,
+  useServer,
   type Clinic,
   type GraphQLBody,
-  type TestServer,
 } from "./helpers";
 
 type Office = Record<string, unknown>;
@@ -90,23 +88,17 @@ const doctorCount = (tenantId: string) =>
 
 const firstCode = (body: GraphQLBody) => body.errors?.[0]?.extensions?.code;
 
-let server: TestServer;
+const server = useServer();
 /** A trial clinic for the refusals: nothing is ever added to it, so the plan limit never interferes. */
 let clinic: Clinic;
 /** A premium clinic for the valid arrays, which do add doctors. */
 let roomy: Clinic;
 
 beforeAll(async () => {
-  server = await startServer();
   [clinic, roomy] = await Promise.all([signUpClinic(), signUpClinic()]);
   await asOwner((client) =>
     client.query("update app_public.tenants set subscription_plan = 'premium' where id = $1", [roomy.tenantId]),
   );
-});
-
-afterAll(async () => {
-  await server?.close();
-  await closePool();
 });
 
 describe("offices must be a valid list (4-doctors-and-offices: assert_valid_offices)", () => {

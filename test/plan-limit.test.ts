@@ -7,15 +7,13 @@
 import {
   asClaims,
   asOwner,
-  closePool,
   errorCodes,
   signUpClinic,
   sqlStateOf,
-  startServer,
   uniq,
+  useServer,
   type Clinic,
   type GraphQLBody,
-  type TestServer,
 } from "./helpers";
 
 const ADD_DOCTOR = `
@@ -33,16 +31,7 @@ const SET_ACTIVE = `
     updateDoctor(input: { rowId: $rowId, patch: { isActive: $isActive } }) { doctor { rowId isActive } }
   }`;
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-
-afterAll(async () => {
-  await server?.close();
-  await closePool();
-});
+const server = useServer();
 
 const firstCode = (body: GraphQLBody) => body.errors?.[0]?.extensions?.code;
 

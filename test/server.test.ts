@@ -2,17 +2,10 @@
  * The HTTP surface outside GraphQL's data: the health check, Ruru and introspection by mode,
  * and masking of unexpected errors so that no SQL, name or stack trace reaches a client.
  */
-import { closePool, signUpClinic, startServer, type TestServer } from "./helpers";
+import { signUpClinic, useServer } from "./helpers";
 
 describe("development mode", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    await server.close();
-    await closePool();
-  });
+  const server = useServer();
 
   test("GET /healthz answers ok after checking the database", async () => {
     const response = await fetch(`${server.url}/healthz`);
@@ -28,14 +21,7 @@ describe("development mode", () => {
 });
 
 describe("production mode", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ production: true });
-  });
-  afterAll(async () => {
-    await server.close();
-    await closePool();
-  });
+  const server = useServer({ production: true });
 
   test("Ruru is not served", async () => {
     expect((await fetch(`${server.url}/graphiql`)).status).toBe(404);
