@@ -2,6 +2,7 @@
  * Configuration, read from the environment once, here, and validated; nothing else reads
  * `process.env`. Every variable is documented in the README ("Configuration").
  */
+import path from "node:path";
 
 /** Where the app's databases are. `embedded` means: start our own PostgreSQL under `dataDir`. */
 export type DatabaseConfig =
@@ -31,6 +32,22 @@ export interface Config {
   /** JWT `iss` and `aud`, pinned on verification. */
   jwtIssuer: string;
   jwtAudience: string;
+  /** Whether `npm start` runs the background worker next to the API server. */
+  runWorker: boolean;
+  /** How many jobs one worker runs at once. */
+  workerConcurrency: number;
+  mail: MailConfig;
+}
+
+export interface MailConfig {
+  /** SMTP server (`smtp://` or `smtps://user:pass@host:port`); undefined means "write .eml files to `outbox`". */
+  smtpUrl: string | undefined;
+  /** Folder for .eml files when there is no SMTP server. */
+  outbox: string;
+  /** RFC 5322 From of every message, e.g. `Clinic Platform <no-reply@clinic.example>`. */
+  from: string;
+  /** Public address of the web app that links in e-mails point to (set-password page, sign-in). */
+  appUrl: string;
 }
 
 /** A configuration variable is missing or malformed; the message names it. */
@@ -44,6 +61,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}".`);
   }
   return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw !== "true" && raw !== "false") throw new ConfigError(`${name} must be true or false, got "${raw}".`);
+  return raw === "true";
 }
 
 function databaseConfig(env: NodeJS.ProcessEnv): DatabaseConfig {
@@ -71,14 +95,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && jwtSecret === undefined) {
     throw new ConfigError("JWT_SECRET is required when NODE_ENV=production.");
   }
+  const smtpUrl = env.SMTP_URL || undefined;
+  if (production && smtpUrl === undefined) {
+    throw new ConfigError("SMTP_URL is required when NODE_ENV=production; without it e-mails only go to the outbox folder.");
+  }
+  const port = integer(env, "PORT", 3000, 0, 65535);
+  const dataDir = env.DATA_DIR || ".data";
   return {
     production,
-    port: integer(env, "PORT", 3000, 0, 65535),
-    dataDir: env.DATA_DIR || ".data",
+    port,
+    dataDir,
     database: databaseConfig(env),
     jwtSecret,
     jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS", 3600, 60, 86400),
     jwtIssuer: env.JWT_ISSUER || "clinic-platform",
     jwtAudience: env.JWT_AUDIENCE || "clinic-platform-api",
+    runWorker: flag(env, "RUN_WORKER", true),
+    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 2, 1, 100),
+    mail: {
+      smtpUrl,
+      outbox: path.join(dataDir, "outbox"),
+      from: env.MAIL_FROM || "Clinic Platform <no-reply@localhost>",
+      appUrl: (env.APP_URL || `http://localhost:${port}`).replace(/\/+$/, ""),
+    },
   };
 }

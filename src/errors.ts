@@ -7,7 +7,19 @@
  */
 
 export type ErrorCode =
-  "PLANL" | "OFFIC" | "OVLAP" | "DNIED" | "TAKEN" | "NOREF" | "INVAL" | "NTFND" | "TOKEN" | "WEAKP" | "CREDS" | "INTERNAL";
+  | "PLANL"
+  | "TRIAL"
+  | "OFFIC"
+  | "OVLAP"
+  | "DNIED"
+  | "TAKEN"
+  | "NOREF"
+  | "INVAL"
+  | "NTFND"
+  | "TOKEN"
+  | "WEAKP"
+  | "CREDS"
+  | "INTERNAL";
 
 /** What a client receives: a stable code and a plain message. */
 export interface PublicError {
@@ -16,7 +28,7 @@ export interface PublicError {
 }
 
 /** SQLSTATEs raised by our own SQL with a message meant for people. */
-const ownCodes = new Set<string>(["PLANL", "OFFIC", "DNIED", "TAKEN", "TOKEN"]);
+const ownCodes = new Set<string>(["PLANL", "TRIAL", "OFFIC", "DNIED", "TAKEN", "TOKEN", "INVAL", "NTFND"]);
 
 /** PostgreSQL's SQLSTATEs that clients may learn about, with our wording. */
 const postgresCodes: Record<string, PublicError> = {
@@ -37,6 +49,7 @@ const postgresCodes: Record<string, PublicError> = {
 /** HTTP status for each code, for the REST routes. */
 export const httpStatus: Record<ErrorCode, number> = {
   PLANL: 403,
+  TRIAL: 403,
   OFFIC: 400,
   OVLAP: 409,
   DNIED: 403,

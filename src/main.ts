@@ -1,14 +1,20 @@
 /**
  * `npm start`: database (embedded unless DATABASE_URL is set), migrations, demo data on first
- * run, then the API server.
+ * run, then the API server and, unless RUN_WORKER=false, the background worker.
+ * `npm run worker` (`--worker-only`): the same set-up, then only the worker.
  */
-import { loadConfig } from "./config";
+import { parseArgs } from "node:util";
+import { loadConfig, type Config } from "./config";
 import { localSecrets, openDatabase } from "./db/database";
 import { DEMO_ADMIN, DEMO_DOCTOR, seedDemo } from "./db/demo";
 import { setUpDatabase } from "./db/setup";
+import { startWorker } from "./jobs/worker";
+import { createMailer } from "./mail/mailer";
 import { createApp } from "./server";
 
 async function main() {
+  const { values: flags } = parseArgs({ options: { "worker-only": { type: "boolean", default: false } } });
+  const workerOnly = flags["worker-only"];
   const config = loadConfig();
   console.log(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
   const database = await openDatabase(config.database, config.dataDir);
@@ -18,9 +24,35 @@ async function main() {
       `Demo clinic created. Admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}; doctor: ${DEMO_DOCTOR.email} / ${DEMO_DOCTOR.password}`,
     );
   }
+  const mailer = createMailer(config.mail);
+  const worker =
+    workerOnly || config.runWorker
+      ? await startWorker({
+          ownerUrl: database.urls.ownerUrl,
+          concurrency: config.workerConcurrency,
+          mailer,
+          appUrl: config.mail.appUrl,
+        })
+      : undefined;
+  if (worker) {
+    console.log(`Worker running; e-mail ${config.mail.smtpUrl ? "via SMTP" : `written to ${config.mail.outbox}/`}`);
+  }
+  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl);
+  const shutdown = async () => {
+    await app?.close();
+    await worker?.stop();
+    mailer.close();
+    await database.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+async function startServer(config: Config, authenticatorUrl: string) {
   const jwtSecret = config.jwtSecret ?? localSecrets(config.dataDir).jwtSecret;
   const app = await createApp({
-    authenticatorUrl: database.urls.authenticatorUrl,
+    authenticatorUrl,
     production: config.production,
     tokens: {
       secret: jwtSecret,
@@ -35,13 +67,7 @@ async function main() {
     if (!config.production) console.log(`Ruru (GraphiQL): ${base}/graphiql`);
     console.log(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
   });
-  const shutdown = async () => {
-    await app.close();
-    await database.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
+  return app;
 }
 
 main().catch((error) => {

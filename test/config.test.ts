@@ -9,9 +9,26 @@ test("development without variables uses the embedded database and defaults", ()
   expect(config).toMatchObject({ production: false, port: 3000, jwtSecret: undefined, jwtExpiresInSeconds: 3600 });
 });
 
-test("production refuses to start without JWT_SECRET", () => {
-  expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(ConfigError);
-  expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret }).production).toBe(true);
+test("production refuses to start without JWT_SECRET or SMTP_URL", () => {
+  const smtp = "smtp://mail.example:587";
+  expect(() => loadConfig({ NODE_ENV: "production", SMTP_URL: smtp })).toThrow(ConfigError);
+  expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: secret })).toThrow(/SMTP_URL/);
+  expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, SMTP_URL: smtp }).production).toBe(true);
+});
+
+test("mail defaults to the outbox folder with links to the local server; the worker runs by default", () => {
+  const config = loadConfig({ PORT: "4000", DATA_DIR: "/tmp/clinic" });
+  expect(config.mail).toEqual({
+    smtpUrl: undefined,
+    outbox: "/tmp/clinic/outbox",
+    from: "Clinic Platform <no-reply@localhost>",
+    appUrl: "http://localhost:4000",
+  });
+  expect(config).toMatchObject({ runWorker: true, workerConcurrency: 2 });
+  expect(loadConfig({ RUN_WORKER: "false", APP_URL: "https://app.clinic.example/" })).toMatchObject({
+    runWorker: false,
+    mail: { appUrl: "https://app.clinic.example" },
+  });
 });
 
 test("a JWT_SECRET under 32 bytes is refused", () => {
@@ -33,6 +50,8 @@ test.each([
   ["PORT", "http"],
   ["JWT_EXPIRES_IN_SECONDS", "10"],
   ["EMBEDDED_PG_PORT", "99999"],
+  ["RUN_WORKER", "yes"],
+  ["WORKER_CONCURRENCY", "0"],
 ])("%s=%s is refused with a message naming the variable", (name, value) => {
   expect(() => loadConfig({ [name]: value })).toThrow(name);
 });

@@ -5,9 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { Client } from "pg";
 import type { DatabaseConfig } from "../config";
 import { startEmbeddedPostgres } from "./embedded";
-import type { DatabaseUrls, SetUpUrls } from "./setup";
+import { setUpDatabase, type DatabaseUrls, type SetUpUrls } from "./setup";
 
 /** Secrets generated for the embedded set-up, kept in `<dataDir>/secrets.json` (mode 600). */
 export interface LocalSecrets {
@@ -66,4 +67,34 @@ export async function openDatabase(config: DatabaseConfig, dataDir: string): Pro
     urls: roleUrls(embedded.rootUrl, "clinic", secrets.ownerPassword, secrets.authenticatorPassword),
     stop: embedded.stop,
   };
+}
+
+/**
+ * The owner's URL for a one-off command (operator CLI): the external server, or the embedded one.
+ * An embedded server that `npm start` is already running is reused; otherwise this starts (and
+ * sets up) it, and `stop()` stops it again.
+ */
+export async function openOwnerDatabase(
+  config: DatabaseConfig,
+  dataDir: string,
+): Promise<{ ownerUrl: string; stop(): Promise<void> }> {
+  if (config.kind === "external") return { ownerUrl: config.ownerUrl, stop: async () => {} };
+  const secrets = localSecrets(dataDir);
+  const running = roleUrls(
+    `postgres://127.0.0.1:${config.port}/postgres`,
+    "clinic",
+    secrets.ownerPassword,
+    secrets.authenticatorPassword,
+  );
+  const probe = new Client({ connectionString: running.ownerUrl });
+  try {
+    await probe.connect();
+    return { ownerUrl: running.ownerUrl, stop: async () => {} };
+  } catch {
+    const database = await openDatabase(config, dataDir);
+    await setUpDatabase(database.urls);
+    return { ownerUrl: database.urls.ownerUrl, stop: database.stop };
+  } finally {
+    await probe.end().catch(() => {});
+  }
 }

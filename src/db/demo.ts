@@ -15,8 +15,10 @@ const offices = (...names: string[]) =>
   );
 
 /**
- * Creates the demo clinic unless it exists: an admin, a receptionist, three doctors (one who can
- * sign in) with offices, six patients, this week's appointments and two prescriptions.
+ * Creates the demo clinic unless it exists: an admin, a receptionist, three doctors with offices
+ * (Ana can sign in; the others and the receptionist activate their accounts from the set-password
+ * link in their account e-mail), six patients, this week's appointments and two prescriptions.
+ * Its commit enqueues the welcome and account e-mails.
  * `ownerUrl` connects as clinic_owner. Returns false when the demo clinic was already there.
  */
 export async function seedDemo(ownerUrl: string): Promise<boolean> {
@@ -45,8 +47,8 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
     const doctors = [];
     for (const [name, email, specialty, license, officeNames] of [
       ["Ana Ruiz", DEMO_DOCTOR.email, "Family medicine", "MED-1001", ["North Office", "Downtown"]],
-      ["Ben Okafor", null, "Paediatrics", "MED-1002", ["Downtown"]],
-      ["Chen Li", null, "Cardiology", "MED-1003", ["Heart Centre", "North Office"]],
+      ["Ben Okafor", "ben.okafor@demo.clinic", "Paediatrics", "MED-1002", ["Downtown"]],
+      ["Chen Li", "chen.li@demo.clinic", "Cardiology", "MED-1003", ["Heart Centre", "North Office"]],
     ] as const) {
       const { rows } = await client.query("select id, user_id from app_public.add_doctor($1, $2, $3, $4, null, $5::jsonb)", [
         name,

@@ -1,11 +1,12 @@
 /**
- * Brings a database up to date: cluster roles, the database itself, graphile-migrate's committed
- * migrations, and the global medicines catalogue. Idempotent; `npm start` and the tests run it.
+ * Brings a database up to date: cluster roles, the database itself, graphile-worker's job queue
+ * schema, graphile-migrate's committed migrations, and the global medicines catalogue. Idempotent; `npm start` and the tests run it.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
 import { migrate, reset, run, type Settings } from "graphile-migrate";
+import { Logger, runMigrations as installJobQueue } from "graphile-worker";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -39,6 +40,11 @@ export function migrateSettings(urls: DatabaseUrls): Settings {
   };
 }
 
+/** graphile-worker's migration log lines are noise at every start; its warnings and errors are kept. */
+const quietLogger = new Logger(() => (level, message) => {
+  if (level === "warning" || level === "error") console.error(`[graphile-worker] ${message}`);
+});
+
 async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
   const client = new Client({ connectionString: rootUrl });
   await client.connect();
@@ -52,7 +58,8 @@ async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
 
 /**
  * Creates the roles (db/roles.sql) and, when missing, the database (graphile-migrate reset, which
- * runs db/after-reset.sql), then runs pending migrations and loads db/global-medicines.sql.
+ * runs db/after-reset.sql), then installs or upgrades the `graphile_worker` schema (migrations'
+ * triggers enqueue jobs there), runs pending migrations and loads db/global-medicines.sql.
  * Without a root URL the roles and database must already exist; only migrations and data run.
  */
 export async function setUpDatabase(urls: SetUpUrls): Promise<void> {
@@ -63,6 +70,7 @@ export async function setUpDatabase(urls: SetUpUrls): Promise<void> {
     const name = decodeURIComponent(new URL(urls.ownerUrl).pathname.slice(1));
     if (!(await databaseExists(urls.rootUrl, name))) await reset(settings);
   }
+  await installJobQueue({ connectionString: urls.ownerUrl, logger: quietLogger });
   await migrate(settings);
   const client = new Client({ connectionString: urls.ownerUrl });
   await client.connect();

@@ -1,0 +1,135 @@
+/**
+ * `npm run tenant -- <command>`: operator commands on tenants, run as the database owner,
+ * outside the GraphQL API. The rules (plan limit, trial dates) live in the SQL functions called
+ * here (migrations' "operator commands" section); this file parses arguments and prints.
+ *
+ *   list                          every tenant: plan, trial end, read-only, active doctors / limit
+ *   set-plan <tenant> <plan>      change plan (PLANL when its active doctors exceed the new limit)
+ *   extend-trial <tenant> <days>  extend a trial from its end, or from now once ended
+ *
+ * <tenant> is a tenant's id or slug. Errors print their code and message and exit with 1.
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { Client } from "pg";
+import { loadConfig } from "../config";
+import { openOwnerDatabase } from "../db/database";
+import { toPublicError } from "../errors";
+
+/** Where the commands write: one line per call. */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+interface TenantSummary {
+  slug: string;
+  name: string;
+  subscription_plan: string;
+  trial_ends_at: Date | null;
+  is_read_only: boolean;
+  active_doctors: string;
+  max_doctors: number;
+}
+
+/** Lines of a table with left-aligned columns. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [header, ...rows].map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+function describe(t: { slug: string; subscription_plan: string; trial_ends_at: Date | null }): string {
+  return `${t.slug}: plan ${t.subscription_plan}${t.trial_ends_at ? `, trial ends ${t.trial_ends_at.toISOString()}` : ""}`;
+}
+
+function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("Not a whole number of days.");
+  return Number(value);
+}
+
+/**
+ * The command-line program. `client` is connected as the owner; the caller ends it.
+ * Database errors become `CODE: message` on `err` and exit code 1 (via `process.exitCode`).
+ */
+export function tenantProgram(client: Client, output: Output): Command {
+  const program = new Command("tenant").description("Operator commands on tenants (clinic groups).");
+  program.configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) });
+  const run =
+    <A extends unknown[]>(action: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      try {
+        await action(...args);
+      } catch (error) {
+        const { code, message } = toPublicError(error);
+        output.err(`${code}: ${message}`);
+        process.exitCode = 1;
+      }
+    };
+  program
+    .command("list")
+    .description("List tenants with plan, trial end, read-only state and active doctors against the plan's limit.")
+    .action(
+      run(async () => {
+        const { rows } = await client.query<TenantSummary>("select * from app_private.tenant_summaries order by created_at");
+        const lines = table(
+          ["SLUG", "PLAN", "TRIAL ENDS (UTC)", "READ-ONLY", "DOCTORS", "NAME"],
+          rows.map((t) => [
+            t.slug,
+            t.subscription_plan,
+            t.trial_ends_at?.toISOString() ?? "-",
+            t.is_read_only ? "yes" : "no",
+            `${t.active_doctors}/${t.max_doctors}`,
+            t.name,
+          ]),
+        );
+        lines.forEach((line) => output.out(line));
+      }),
+    );
+  program
+    .command("set-plan")
+    .description("Move a tenant to a plan (trial, basic, premium, …). A paid plan ends the trial and its read-only state.")
+    .argument("<tenant>", "tenant id or slug")
+    .argument("<plan>", "plan key, as in subscription_plans")
+    .action(
+      run(async (tenant: string, plan: string) => {
+        const { rows } = await client.query("select * from app_private.change_plan($1, $2)", [tenant, plan]);
+        output.out(`Changed ${describe(rows[0])}`);
+      }),
+    );
+  program
+    .command("extend-trial")
+    .description("Extend a tenant's trial by a number of days, from its end or, once ended, from now.")
+    .argument("<tenant>", "tenant id or slug")
+    .argument("<days>", "days to add (1 to 365)", positiveInteger)
+    .action(
+      run(async (tenant: string, days: number) => {
+        const { rows } = await client.query("select * from app_private.extend_trial($1, $2)", [tenant, days]);
+        output.out(`Extended ${describe(rows[0])}`);
+      }),
+    );
+  return program;
+}
+
+async function main() {
+  const config = loadConfig();
+  const database = await openOwnerDatabase(config.database, config.dataDir);
+  const client = new Client({ connectionString: database.ownerUrl });
+  await client.connect();
+  try {
+    await tenantProgram(client, { out: console.log, err: console.error }).parseAsync(process.argv);
+  } finally {
+    await client.end();
+    await database.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * Sending an e-mail at most once per idempotency key, across job retries and several workers.
+ * The delivery row is claimed (committed) before sending: a retry that finds it does not send
+ * again, even when the job failed after the server accepted the message. Only when sending
+ * itself fails is the claim released, so the retry sends.
+ */
+import { createHash } from "node:crypto";
+import type { Mailer } from "../mail/mailer";
+import type { RenderedEmail } from "../mail/templates";
+
+/** graphile-worker's `helpers.query`: one statement on the worker's pool, committed on return. */
+export type Query = (text: string, values?: unknown[]) => Promise<{ rowCount: number | null; rows: Record<string, unknown>[] }>;
+
+export interface Delivery {
+  /** What makes this e-mail unique, e.g. `welcome:<user id>`. */
+  key: string;
+  /** Recipient's user id and address. */
+  userId: string;
+  to: string;
+  /** Template name, recorded with the delivery. */
+  template: string;
+}
+
+/** A Message-ID derived from the key, so a duplicate (were one ever sent) shows as the same message. */
+export function messageIdFor(key: string, from: string): string {
+  const domain = /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? "localhost";
+  return `<${createHash("sha256").update(key).digest("hex").slice(0, 32)}@${domain}>`;
+}
+
+/**
+ * Renders (`compose` runs only when this call will send) and sends the e-mail unless a delivery
+ * with its key exists. Returns whether it sent.
+ * @throws the mailer's error after releasing the claim, so the job's retry sends again.
+ */
+export async function deliverOnce(query: Query, mailer: Mailer, delivery: Delivery, compose: () => Promise<RenderedEmail>) {
+  const messageId = messageIdFor(delivery.key, mailer.from);
+  const claimed = await query(
+    `insert into app_private.email_deliveries (idempotency_key, user_id, template, message_id)
+     values ($1, $2, $3, $4) on conflict (idempotency_key) do nothing`,
+    [delivery.key, delivery.userId, delivery.template, messageId],
+  );
+  if (claimed.rowCount === 0) return false;
+  try {
+    await mailer.send({ to: delivery.to, messageId, ...(await compose()) });
+  } catch (error) {
+    await query("delete from app_private.email_deliveries where idempotency_key = $1", [delivery.key]);
+    throw error;
+  }
+  await query("update app_private.email_deliveries set accepted_at = now() where idempotency_key = $1", [delivery.key]);
+  return true;
+}

@@ -1,0 +1,130 @@
+/**
+ * E-mail and job helpers for tests: a real SMTP server (the npm package `smtp-server`) that keeps
+ * what it accepts, parsed with `mailparser`, and a runner that works off the job queue as the
+ * worker would, with a mailer and clock of the test's choosing.
+ */
+import { simpleParser } from "mailparser";
+import { Pool } from "pg";
+import { SMTPServer } from "smtp-server";
+import { Logger, makeWorkerUtils, runOnce } from "graphile-worker";
+import { createMailer, type Mailer } from "../src/mail/mailer";
+import { makeTaskList } from "../src/jobs/tasks";
+import { ownerUrl } from "./helpers";
+
+export const APP_URL = "https://app.clinic.test";
+
+export interface CapturedMail {
+  to: string;
+  from: string;
+  subject: string;
+  text: string;
+  html: string;
+  messageId: string;
+}
+
+export interface SmtpCapture {
+  /** `smtp://127.0.0.1:<port>`, for SMTP_URL. */
+  url: string;
+  /** Every message accepted so far, in order. */
+  messages: CapturedMail[];
+  /** Recipients to refuse (550), as a server would refuse an unknown mailbox. */
+  refused: Set<string>;
+  /** Messages accepted for this address. */
+  to(address: string): CapturedMail[];
+  close(): Promise<void>;
+}
+
+/** Starts an SMTP server on a free port of 127.0.0.1. */
+export async function startSmtpCapture(): Promise<SmtpCapture> {
+  const messages: CapturedMail[] = [];
+  const refused = new Set<string>();
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (refused.has(address.address)) {
+        callback(Object.assign(new Error("Mailbox unavailable"), { responseCode: 550 }));
+      } else callback();
+    },
+    onData(stream, _session, callback) {
+      simpleParser(stream)
+        .then((mail) => {
+          const to = Array.isArray(mail.to) ? mail.to[0] : mail.to;
+          messages.push({
+            to: to?.value[0]?.address ?? "",
+            from: mail.from?.text ?? "",
+            subject: mail.subject ?? "",
+            text: mail.text ?? "",
+            html: typeof mail.html === "string" ? mail.html : "",
+            messageId: mail.messageId ?? "",
+          });
+          callback();
+        })
+        .catch(callback);
+    },
+  });
+  const port = await new Promise<number>((resolve) => {
+    server.listen(0, "127.0.0.1", () => resolve((server.server.address() as { port: number }).port));
+  });
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    refused,
+    to: (address) => messages.filter((m) => m.to.toLowerCase() === address.toLowerCase()),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A mailer that sends to the capture server, as SMTP_URL would configure it. */
+export const smtpMailer = (smtp: SmtpCapture): Mailer =>
+  createMailer({ smtpUrl: smtp.url, outbox: "unused", from: "Clinic Platform <no-reply@clinic.test>", appUrl: APP_URL });
+
+/** graphile-worker's logger, silenced: tests provoke failures on purpose. */
+export const silentLogger = new Logger(() => () => {});
+
+/**
+ * Runs every job that is due until none is left, with our task list bound to `mailer` and
+ * `now` (the trial-notice clock). Jobs that fail are rescheduled by graphile-worker's backoff.
+ */
+export function jobRunner(mailer: Mailer, now?: () => Date) {
+  const pool = new Pool({ connectionString: ownerUrl() });
+  const taskList = makeTaskList({ mailer, appUrl: APP_URL, now });
+  return {
+    run: () => runOnce({ pgPool: pool, taskList, noHandleSignals: true, logger: silentLogger }),
+    close: () => pool.end(),
+  };
+}
+
+/** Marks every queued job complete, so a test starts from an empty queue (other files enqueue too). */
+export async function drainJobs(): Promise<void> {
+  const utils = await makeWorkerUtils({ connectionString: ownerUrl(), logger: silentLogger });
+  try {
+    await utils.withPgClient(async (client) => {
+      const { rows } = await client.query("select id from graphile_worker.jobs");
+      if (rows.length) await utils.completeJobs(rows.map((r) => r.id));
+    });
+  } finally {
+    await utils.release();
+  }
+}
+
+/** Makes every failed, waiting job due now (skips graphile-worker's retry backoff). */
+export async function retryFailedJobsNow(): Promise<number> {
+  const utils = await makeWorkerUtils({ connectionString: ownerUrl(), logger: silentLogger });
+  try {
+    return await utils.withPgClient(async (client) => {
+      const { rows } = await client.query(
+        "select id from graphile_worker.jobs where last_error is not null and locked_at is null",
+      );
+      if (rows.length)
+        await utils.rescheduleJobs(
+          rows.map((r) => r.id),
+          { runAt: new Date().toISOString() },
+        );
+      return rows.length;
+    });
+  } finally {
+    await utils.release();
+  }
+}
