@@ -157,6 +157,31 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   };
 }
 
+/** As `clinic`'s admin, a patient, an appointment, an own medicine and a prescription with one item. */
+export async function seedClinicalRows(clinic: Clinic) {
+  return asClaims(clinic.admin.claims, async (client) => {
+    const one = async (sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows[0].id as string;
+    const patient = await one("insert into app_public.patients (full_name) values ('Pat Patient') returning id");
+    const appointment = await one(
+      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at)
+       values ($1, $2, 'main', now() + interval '1 day', now() + interval '1 day 30 minutes') returning id`,
+      [clinic.doctor.doctorId, patient],
+    );
+    const medicine = await one(
+      "insert into app_public.medicines (name, dosage_form, strength) values ('house syrup', 'syrup', '5 mg/mL') returning id",
+    );
+    const prescription = await one(
+      "insert into app_public.prescriptions (patient_id, doctor_id, appointment_id) values ($1, $2, $3) returning id",
+      [patient, clinic.doctor.doctorId, appointment],
+    );
+    const item = await one(
+      "insert into app_public.prescription_items (prescription_id, medicine_id, dose, frequency) values ($1, $2, '5 mL', 'daily') returning id",
+      [prescription, medicine],
+    );
+    return { patient, appointment, medicine, prescription, item };
+  });
+}
+
 /** An HTTP server on a free port running the real app, and a GraphQL client for it. */
 export interface TestServer {
   url: string;

@@ -9,7 +9,7 @@
  *
  * <tenant> is a tenant's id or slug. Errors print their code and message and exit with 1.
  */
-import { Command, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { Client } from "pg";
 import { loadConfig } from "../config";
 import { openOwnerDatabase } from "../db/database";
@@ -54,9 +54,11 @@ function positiveInteger(value: string): number {
 /**
  * The command-line program. `client` is connected as the owner; the caller ends it.
  * Database errors become `CODE: message` on `err` and exit code 1 (via `process.exitCode`).
+ * Usage errors and `--help` throw commander's CommanderError (with its exitCode) after printing.
  */
 export function tenantProgram(client: Client, output: Output): Command {
-  const program = new Command("tenant").description("Operator commands on tenants (clinic groups).");
+  // exitOverride before the subcommands, which inherit it: commander throws instead of exiting.
+  const program = new Command("tenant").description("Operator commands on tenants (clinic groups).").exitOverride();
   program.configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) });
   const run =
     <A extends unknown[]>(action: (...args: A) => Promise<void>) =>
@@ -121,6 +123,9 @@ async function main() {
   await client.connect();
   try {
     await tenantProgram(client, { out: console.log, err: console.error }).parseAsync(process.argv);
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    process.exitCode = error.exitCode;
   } finally {
     await client.end();
     await database.stop();

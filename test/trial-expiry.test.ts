@@ -1,0 +1,179 @@
+/**
+ * An ended trial makes the tenant read-only: every mutation in the schema (read from the live
+ * schema, so a new one is covered without editing this file) is refused with TRIAL and changes
+ * nothing; queries keep answering; another tenant is unaffected; a plan change lifts it.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  buildSchema,
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  type GraphQLInputType,
+  type GraphQLSchema,
+} from "postgraphile/graphql";
+import { printSchemaSdl } from "../src/schema-sdl";
+import { asClaims, asOwner, authenticatorUrl, seedClinicalRows, signUpClinic, useServer, type Clinic } from "./helpers";
+
+const server = useServer();
+let schema: GraphQLSchema;
+let a: Clinic;
+let b: Clinic;
+/** A node id of one of A's rows, per GraphQL type name. */
+const nodeIds: Record<string, string> = {};
+
+const expire = (clinic: Clinic) =>
+  asOwner((client) =>
+    client.query("update app_public.tenants set trial_ends_at = now() - interval '1 minute' where id = $1", [clinic.tenantId]),
+  );
+
+/** Every row of the tenant, per table, as stored (read as the owner). */
+const rowsOf = (clinic: Clinic) =>
+  asOwner(async (client) => {
+    const { rows } = await client.query(
+      `select jsonb_build_object(
+         'tenant', (select to_jsonb(t) from app_public.tenants t where id = $1),
+         'users', (select jsonb_agg(t order by id) from app_public.users t where tenant_id = $1),
+         'doctors', (select jsonb_agg(t order by id) from app_public.doctors t where tenant_id = $1),
+         'patients', (select jsonb_agg(t order by id) from app_public.patients t where tenant_id = $1),
+         'appointments', (select jsonb_agg(t order by id) from app_public.appointments t where tenant_id = $1),
+         'medicines', (select jsonb_agg(t order by id) from app_public.medicines t where tenant_id = $1),
+         'prescriptions', (select jsonb_agg(t order by id) from app_public.prescriptions t where tenant_id = $1),
+         'items', (select jsonb_agg(t order by id) from app_public.prescription_items t where tenant_id = $1),
+         'tokens', (select jsonb_agg(t order by token_hash) from app_private.password_tokens t
+                    where user_id in (select id from app_public.users where tenant_id = $1))) as rows`,
+      [clinic.tenantId],
+    );
+    return rows[0].rows;
+  });
+
+/** The schema's connection fields on Query (`patients`, `doctors`, …). */
+const connectionFields = () =>
+  Object.values(schema.getQueryType()!.getFields()).filter((field) => getNamedType(field.type).name.endsWith("Connection"));
+
+/** A well-typed value for an input: required fields only, one field of a patch, A's node ids. */
+function sample(type: GraphQLInputType, tableType: string): unknown {
+  if (isNonNullType(type)) return sample(type.ofType, tableType);
+  if (isListType(type)) return [sample(type.ofType, tableType)];
+  if (isEnumType(type)) return type.getValues()[0].value;
+  if (isInputObjectType(type)) {
+    const fields = Object.values(type.getFields());
+    const required = fields.filter((field) => isNonNullType(field.type));
+    const chosen = type.name.endsWith("Patch")
+      ? fields.filter((field) => getNamedType(field.type).name === "String").slice(0, 1)
+      : required;
+    return Object.fromEntries(
+      chosen.map((field) => [
+        field.name,
+        getNamedType(field.type).name === "ID" ? nodeIds[tableType] : sample(field.type, tableType),
+      ]),
+    );
+  }
+  const scalars: Record<string, unknown> = {
+    UUID: randomUUID(),
+    String: "x",
+    Int: 1,
+    Float: 1,
+    Boolean: true,
+    Datetime: "2030-01-01T10:00:00Z",
+    Date: "2030-01-01",
+    JSON: [],
+    BigInt: "1",
+    BigFloat: "1",
+  };
+  if (!(type.name in scalars)) throw new Error(`sample(): no value for scalar ${type.name}; add one`);
+  return scalars[type.name];
+}
+
+beforeAll(async () => {
+  schema = buildSchema(await printSchemaSdl(authenticatorUrl()));
+  a = await signUpClinic();
+  b = await signUpClinic();
+  await seedClinicalRows(a);
+  await asClaims(a.admin.claims, (client) =>
+    client.query("insert into app_public.users (email, full_name) values ($1, 'No Password Yet')", [
+      `${randomUUID()}@example.test`,
+    ]),
+  );
+  const selections = connectionFields().map((field) => `${field.name}(first: 1) { nodes { __typename id } }`);
+  const { body } = await server.graphql(a.admin.token, `{ currentTenant { __typename id } ${selections.join(" ")} }`);
+  nodeIds.Tenant = body.data.currentTenant.id;
+  for (const connection of Object.values(body.data) as { nodes?: { __typename: string; id: string }[] }[]) {
+    for (const node of connection.nodes ?? []) nodeIds[node.__typename] = node.id;
+  }
+  await expire(a);
+});
+
+test("currentTenant shows the read-only state", async () => {
+  const query = "{ currentTenant { isReadOnly trialEndsAt } }";
+  expect((await server.graphql(a.admin.token, query)).body.data.currentTenant.isReadOnly).toBe(true);
+  expect((await server.graphql(b.admin.token, query)).body.data.currentTenant.isReadOnly).toBe(false);
+});
+
+test("every mutation of the schema is refused with TRIAL and changes nothing", async () => {
+  const before = await rowsOf(a);
+  const mutations = Object.values(schema.getMutationType()!.getFields());
+  expect(mutations.length).toBeGreaterThan(30);
+  const outcomes: Record<string, unknown> = {};
+  for (const mutation of mutations) {
+    const inputType = mutation.args.find((arg) => arg.name === "input")!.type;
+    const tableType = mutation.name.replace(/^(create|update|delete)/, "").replace(/By[A-Z]\w*$/, "");
+    const payload = getNamedType(mutation.type);
+    if (!isObjectType(payload)) throw new Error(`${mutation.name} has no payload object`);
+    const { body } = await server.graphql(
+      a.admin.token,
+      `mutation ($input: ${getNamedType(inputType).name}!) { ${mutation.name}(input: $input) { clientMutationId } }`,
+      { input: sample(inputType, tableType) },
+    );
+    outcomes[mutation.name] = body.errors?.map((error) => error.extensions?.code) ?? body.data;
+  }
+  expect(outcomes).toEqual(Object.fromEntries(mutations.map((mutation) => [mutation.name, ["TRIAL"]])));
+  expect(await rowsOf(a)).toEqual(before);
+});
+
+test("doctors and receptionists are refused too, in SQL, with TRIAL", async () => {
+  for (const member of [a.doctor, a.receptionist]) {
+    await expect(
+      asClaims(member.claims, (client) =>
+        client.query("update app_public.users set full_name = 'Renamed' where id = $1", [member.userId]),
+      ),
+    ).rejects.toMatchObject({ code: "TRIAL" });
+  }
+});
+
+test("queries keep answering, with every row", async () => {
+  const selections = connectionFields().map((field) => `${field.name} { totalCount }`);
+  const { body } = await server.graphql(a.admin.token, `{ ${selections.join(" ")} }`);
+  expect(body.errors).toBeUndefined();
+  expect(body.data.patients.totalCount).toBe(1);
+  expect(body.data.prescriptionItems.totalCount).toBe(1);
+});
+
+test("another tenant keeps writing", async () => {
+  const { body } = await server.graphql(
+    b.admin.token,
+    'mutation { createPatient(input: { patient: { fullName: "B\'s patient" } }) { patient { fullName } } }',
+  );
+  expect(body.data.createPatient.patient.fullName).toBe("B's patient");
+});
+
+test("an operator's plan change, or a trial extension, makes writes work again", async () => {
+  const create = () =>
+    server.graphql(
+      a.admin.token,
+      'mutation { createPatient(input: { patient: { fullName: "After" } }) { patient { fullName } } }',
+    );
+  await asOwner((client) => client.query("select app_private.extend_trial($1, 7)", [a.tenantId]));
+  expect((await create()).body.data.createPatient.patient.fullName).toBe("After");
+  await expire(a);
+  expect((await create()).body.errors?.[0].extensions?.code).toBe("TRIAL");
+  await asOwner((client) => client.query("select app_private.change_plan($1, 'basic')", [a.tenantId]));
+  expect((await create()).body.data.createPatient.patient.fullName).toBe("After");
+  expect((await server.graphql(a.admin.token, "{ currentTenant { isReadOnly trialEndsAt } }")).body.data.currentTenant).toEqual({
+    isReadOnly: false,
+    trialEndsAt: null,
+  });
+});
