@@ -4,7 +4,6 @@
  * worker would, with a mailer and clock of the test's choosing.
  */
 import { simpleParser } from "mailparser";
-import { Pool } from "pg";
 import { SMTPServer } from "smtp-server";
 import { Logger, makeWorkerUtils, runOnce } from "graphile-worker";
 import { createMailer, type Mailer } from "../src/mail/mailer";
@@ -88,11 +87,10 @@ export const silentLogger = new Logger(() => () => {});
  * `now` (the trial-notice clock). Jobs that fail are rescheduled by graphile-worker's backoff.
  */
 export function jobRunner(mailer: Mailer, now?: () => Date) {
-  const pool = new Pool({ connectionString: ownerUrl() });
   const taskList = makeTaskList({ mailer, appUrl: APP_URL, now });
   return {
-    run: () => runOnce({ pgPool: pool, taskList, noHandleSignals: true, logger: silentLogger }),
-    close: () => pool.end(),
+    run: () => runOnce({ connectionString: ownerUrl(), taskList, noHandleSignals: true, logger: silentLogger }),
+    close: async () => mailer.close(),
   };
 }
 

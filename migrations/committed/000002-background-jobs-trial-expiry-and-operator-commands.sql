@@ -1,5 +1,5 @@
 --! Previous: sha1:0aca435ecc636b6bb2185598b5affba9732ebf86
---! Hash: sha1:9586eed2a362bbc4ab237682c1d742a2c0aaf870
+--! Hash: sha1:8c94cf082a645dbf2f1357a6c3275e236b1c4281
 --! Message: background jobs, trial expiry and operator commands
 
 --! split: 1-trial-read-only.sql
@@ -10,11 +10,11 @@
 create function app_public.tenants_is_read_only(tenant app_public.tenants) returns boolean
   language sql stable
 as $$
-  select tenant.trial_ends_at <= now() and exists (
+  select coalesce(tenant.trial_ends_at <= now(), false) and exists (
     select from app_public.subscription_plans p where p.plan = tenant.subscription_plan and p.trial_days is not null)
 $$;
 comment on function app_public.tenants_is_read_only(app_public.tenants) is
-  'True once the trial has ended on a plan with a trial: the clinic group can read everything but change nothing until an operator changes its plan.';
+  E'@notNull\nTrue once the trial has ended on a plan with a trial: the clinic group can read everything but change nothing until an operator changes its plan.';
 grant execute on function app_public.tenants_is_read_only(app_public.tenants) to clinic_user;
 
 create function app_private.assert_tenant_writable() returns void
