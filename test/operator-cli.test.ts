@@ -97,12 +97,20 @@ test("unknown tenants and plans, paid tenants' trials and bad day counts are ref
   await expect(tenant("drop-everything")).rejects.toMatchObject({ code: "commander.unknownCommand" });
 });
 
-test("npm run tenant runs as a real command line against DATABASE_URL", async () => {
+test("npm run tenant runs as a real command line against DATABASE_URL, exiting with 1 on an error", async () => {
   const clinic = await signUpClinic();
-  const { stdout } = await promisify(execFile)(
-    path.resolve(__dirname, "../node_modules/.bin/tsx"),
-    [path.resolve(__dirname, "../src/cli/tenant.ts"), "list"],
-    { env: { ...process.env, DATABASE_URL: ownerUrl(), AUTH_DATABASE_URL: authenticatorUrl() } },
-  );
-  expect(stdout).toContain(await slugOf(clinic));
+  const cli = (...args: string[]) =>
+    promisify(execFile)(
+      path.resolve(__dirname, "../node_modules/.bin/tsx"),
+      [path.resolve(__dirname, "../src/cli/tenant.ts"), ...args],
+      {
+        env: { ...process.env, DATABASE_URL: ownerUrl(), AUTH_DATABASE_URL: authenticatorUrl() },
+      },
+    );
+  expect((await cli("list")).stdout).toContain(await slugOf(clinic));
+  await expect(cli("set-plan", "no-such-clinic", "basic")).rejects.toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining("NTFND: No tenant"),
+  });
+  await expect(cli("extend-trial", clinic.tenantId, "ten")).rejects.toMatchObject({ code: 1 });
 });

