@@ -139,14 +139,15 @@ test("a job that fails after the server accepted the message does not send it ag
   const clinic = await signUpClinic();
   await runner.run();
   const user = await createUser(clinic);
-  // The delivery's final bookkeeping fails, after the SMTP server has accepted the message.
+  // Recording the acceptance fails, after the SMTP server has accepted the message.
   await asOwner((client) =>
     client.query(`
       create schema if not exists test_faults;
       create or replace function test_faults.fail_acceptance() returns trigger language plpgsql as $$
       begin raise exception 'database went away'; end $$;
-      create trigger fail_acceptance before update of accepted_at on app_private.email_deliveries
-        for each row when (new.user_id = '${user.id}') execute function test_faults.fail_acceptance();`),
+      create trigger fail_acceptance before insert or update on app_private.email_deliveries
+        for each row when (new.accepted_at is not null and new.user_id = '${user.id}')
+        execute function test_faults.fail_acceptance();`),
   );
   try {
     await runner.run();
