@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import { createMailer } from "../src/mail/mailer";
+import { createMailer, NotSentError } from "../src/mail/mailer";
 import { asClaims, asOwner, closePool, FIXTURE_HASH, signUpClinic, uniq, type Clinic } from "./helpers";
 import { APP_URL, drainJobs, jobRunner, retryFailedJobsNow, smtpMailer, startSmtpCapture, type SmtpCapture } from "./mail";
 
@@ -176,6 +176,41 @@ test("a message the server refuses is sent on retry, once", async () => {
   expect(mails).toHaveLength(1);
   // The first attempt's token was replaced by the one that was sent; it works.
   await expect(setPassword(tokenIn(mails[0].text) as string)).resolves.toBeDefined();
+});
+
+test("a send that times out after the server received the message is not sent again", async () => {
+  const clinic = await signUpClinic();
+  await runner.run();
+  const user = await createUser(clinic);
+  const impatient = jobRunner(smtpMailer(smtp, "/?socketTimeout=300"));
+  smtp.replyDelayMs = 1000; // the server has the message but answers after the client gave up
+  try {
+    await impatient.run();
+  } finally {
+    await impatient.close();
+    smtp.replyDelayMs = 0;
+  }
+  expect(smtp.to(user.email)).toHaveLength(1);
+  expect(await retryFailedJobsNow()).toBe(1);
+  await runner.run();
+  const mails = smtp.to(user.email);
+  expect(mails).toHaveLength(1);
+  // No second token was issued: the link in the message the server got still works.
+  await expect(setPassword(tokenIn(mails[0].text) as string)).resolves.toBeDefined();
+});
+
+test("an address list can be neither stored as a login e-mail nor sent to", async () => {
+  const clinic = await signUpClinic();
+  for (const email of [`x@a.test,${clinic.doctor.email}`, `Nia <${clinic.doctor.email}>`, `x@a.test;${clinic.doctor.email}`]) {
+    await expect(
+      asClaims(clinic.admin.claims, (client) =>
+        client.query("insert into app_public.users (email, full_name) values ($1, 'Nia')", [email]),
+      ),
+    ).rejects.toMatchObject({ code: "23514" });
+    const message = { to: email, subject: "s", text: "t", html: "h", messageId: "<m@clinic.test>" };
+    await expect(smtpMailer(smtp).send(message)).rejects.toBeInstanceOf(NotSentError);
+  }
+  expect(smtp.to(clinic.doctor.email)).toHaveLength(0);
 });
 
 test("without SMTP_URL each message is written to the outbox folder as an .eml file and logged", async () => {

@@ -28,6 +28,8 @@ export interface SmtpCapture {
   messages: CapturedMail[];
   /** Recipients to refuse (550), as a server would refuse an unknown mailbox. */
   refused: Set<string>;
+  /** How long the server waits, having received a message, before it answers (a slow server). */
+  replyDelayMs: number;
   /** Messages accepted for this address. */
   to(address: string): CapturedMail[];
   close(): Promise<void>;
@@ -37,6 +39,7 @@ export interface SmtpCapture {
 export async function startSmtpCapture(): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   const refused = new Set<string>();
+  const capture = { replyDelayMs: 0 };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS"],
@@ -58,7 +61,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
             html: typeof mail.html === "string" ? mail.html : "",
             messageId: mail.messageId ?? "",
           });
-          callback();
+          setTimeout(callback, capture.replyDelayMs);
         })
         .catch(callback);
     },
@@ -66,18 +69,19 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
   const port = await new Promise<number>((resolve) => {
     server.listen(0, "127.0.0.1", () => resolve((server.server.address() as { port: number }).port));
   });
-  return {
+  const smtp: SmtpCapture = Object.assign(capture, {
     url: `smtp://127.0.0.1:${port}`,
     messages,
     refused,
-    to: (address) => messages.filter((m) => m.to.toLowerCase() === address.toLowerCase()),
+    to: (address: string) => messages.filter((m) => m.to.toLowerCase() === address.toLowerCase()),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  });
+  return smtp;
 }
 
 /** A mailer that sends to the capture server, as SMTP_URL would configure it. */
-export const smtpMailer = (smtp: SmtpCapture): Mailer =>
-  createMailer({ smtpUrl: smtp.url, outbox: "unused", from: "Clinic Platform <no-reply@clinic.test>", appUrl: APP_URL });
+export const smtpMailer = (smtp: SmtpCapture, query = ""): Mailer =>
+  createMailer({ smtpUrl: smtp.url + query, outbox: "unused", from: "Clinic Platform <no-reply@clinic.test>", appUrl: APP_URL });
 
 /** graphile-worker's logger, silenced: tests provoke failures on purpose. */
 export const silentLogger = new Logger(() => () => {});

@@ -1,5 +1,5 @@
 --! Previous: sha1:0aca435ecc636b6bb2185598b5affba9732ebf86
---! Hash: sha1:8c94cf082a645dbf2f1357a6c3275e236b1c4281
+--! Hash: sha1:6aad9ea8452e7e318ae08ea235d6de66032a829e
 --! Message: background jobs, trial expiry and operator commands
 
 --! split: 1-trial-read-only.sql
@@ -314,3 +314,14 @@ end;
 $$;
 comment on function app_private.extend_trial(text, integer) is
   'Extends a tenant''s trial by `days` from its end, or from now when it has already ended (which lifts the read-only state). INVAL for a tenant not on trial.';
+
+--! split: 5-login-e-mails.sql
+-- Login e-mails: exactly one bare address. The first check let through address-list syntax
+-- (`a@x.test,b@y.test`), which a mailer would read as several recipients: an admin could have
+-- had another tenant's people sent account e-mails.
+
+alter table app_public.users drop constraint users_email_check;
+alter table app_public.users add constraint users_email_check
+  check (length(email) <= 254 and email ~ '^[^@\s,;:<>()\[\]\\"]+@[^@\s,;:<>()\[\]\\"]+\.[^@\s,;:<>()\[\]\\"]+$');
+comment on constraint users_email_check on app_public.users is
+  'One bare address (no display name, list, group or quoting), at most 254 characters (RFC 5321).';

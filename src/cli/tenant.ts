@@ -137,7 +137,7 @@ if (require.main === module) {
   main().then(
     () => process.exit(),
     (error) => {
-      console.error(error);
+      console.error(error instanceof Error ? error.message : error);
       process.exit(1);
     },
   );

@@ -8,7 +8,7 @@ import path from "node:path";
 import { Client } from "pg";
 import type { DatabaseConfig } from "../config";
 import { startEmbeddedPostgres } from "./embedded";
-import { setUpDatabase, type DatabaseUrls, type SetUpUrls } from "./setup";
+import type { DatabaseUrls, SetUpUrls } from "./setup";
 
 /** Secrets generated for the embedded set-up, kept in `<dataDir>/secrets.json` (mode 600). */
 export interface LocalSecrets {
@@ -71,14 +71,18 @@ export async function openDatabase(config: DatabaseConfig, dataDir: string): Pro
 
 /**
  * The owner's URL for a one-off command (operator CLI): the external server, or the embedded one.
- * An embedded server that `npm start` is already running is reused; otherwise this starts (and
- * sets up) it, and `stop()` stops it again.
+ * An embedded server that `npm start` is already running is reused; otherwise this starts it
+ * (without migrating: that is `npm start`'s job), and `stop()` stops it again.
+ * @throws when there is no embedded database yet, or it is neither reachable nor startable.
  */
 export async function openOwnerDatabase(
   config: DatabaseConfig,
   dataDir: string,
 ): Promise<{ ownerUrl: string; stop(): Promise<void> }> {
   if (config.kind === "external") return { ownerUrl: config.ownerUrl, stop: async () => {} };
+  if (!existsSync(path.join(dataDir, "postgres", "PG_VERSION"))) {
+    throw new Error(`There is no embedded database in ${dataDir} yet: run npm start once first.`);
+  }
   const secrets = localSecrets(dataDir);
   const running = roleUrls(
     `postgres://127.0.0.1:${config.port}/postgres`,
@@ -97,7 +101,6 @@ export async function openOwnerDatabase(
         { cause: error },
       );
     });
-    await setUpDatabase(database.urls);
     return { ownerUrl: database.urls.ownerUrl, stop: database.stop };
   } finally {
     await probe.end().catch(() => {});

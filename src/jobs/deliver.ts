@@ -1,11 +1,11 @@
 /**
  * Sending an e-mail at most once per idempotency key, across job retries and several workers.
  * The delivery row is claimed (committed) before sending: a retry that finds it does not send
- * again, even when the job failed after the server accepted the message. Only when sending
- * itself fails is the claim released, so the retry sends.
+ * again, even when the job failed after the server accepted the message. Only when the message
+ * certainly did not reach the server (NotSentError) is the claim released, so the retry sends.
  */
 import { createHash } from "node:crypto";
-import type { Mailer } from "../mail/mailer";
+import { NotSentError, type Mailer } from "../mail/mailer";
 import type { RenderedEmail } from "../mail/templates";
 
 /** graphile-worker's `helpers.query`: one statement on the worker's pool, committed on return. */
@@ -30,7 +30,8 @@ export function messageIdFor(key: string, from: string): string {
 /**
  * Renders (`compose` runs only when this call will send) and sends the e-mail unless a delivery
  * with its key exists. Returns whether it sent.
- * @throws the mailer's error after releasing the claim, so the job's retry sends again.
+ * @throws NotSentError after releasing the claim, so the job's retry sends again; any other error
+ *   keeps the claim (the server may have the message), so the retry does not send it.
  */
 export async function deliverOnce(query: Query, mailer: Mailer, delivery: Delivery, compose: () => Promise<RenderedEmail>) {
   const messageId = messageIdFor(delivery.key, mailer.from);
@@ -43,6 +44,12 @@ export async function deliverOnce(query: Query, mailer: Mailer, delivery: Delive
   try {
     await mailer.send({ to: delivery.to, messageId, ...(await compose()) });
   } catch (error) {
+    if (!(error instanceof NotSentError)) {
+      throw new Error(
+        `Sending "${delivery.key}" failed in a way that may have delivered it (${(error as Error).message}); it will not be resent. Delete its app_private.email_deliveries row to resend.`,
+        { cause: error },
+      );
+    }
     await query("delete from app_private.email_deliveries where idempotency_key = $1", [delivery.key]);
     throw error;
   }
