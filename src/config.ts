@@ -29,6 +29,14 @@ export interface Config {
   jwtSecret: string | undefined;
   /** Access-token lifetime in seconds. */
   jwtExpiresInSeconds: number;
+  /** Refresh-token lifetime in days. */
+  refreshTokenDays: number;
+  /** Requests per client IP per minute on /auth. */
+  authRateLimitPerIp: number;
+  /** Failed logins per e-mail per 15 minutes. */
+  authFailedLoginsPerAccount: number;
+  /** Reverse proxies in front of the server whose X-Forwarded-For is trusted for the client IP (Express `trust proxy`). */
+  trustProxyHops: number;
   /** JWT `iss` and `aud`, pinned on verification. */
   jwtIssuer: string;
   jwtAudience: string;
@@ -107,7 +115,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     database: databaseConfig(env),
     jwtSecret,
-    jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS", 3600, 60, 86400),
+    jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS", 900, 60, 86400),
+    refreshTokenDays: integer(env, "REFRESH_TOKEN_DAYS", 30, 1, 365),
+    authRateLimitPerIp: integer(env, "AUTH_RATE_LIMIT_PER_IP", 30, 1, 100_000),
+    authFailedLoginsPerAccount: integer(env, "AUTH_FAILED_LOGINS_PER_ACCOUNT", 10, 1, 100_000),
+    trustProxyHops: integer(env, "TRUST_PROXY_HOPS", 0, 0, 10),
     jwtIssuer: env.JWT_ISSUER || "clinic-platform",
     jwtAudience: env.JWT_AUDIENCE || "clinic-platform-api",
     runWorker: flag(env, "RUN_WORKER", true),

@@ -19,6 +19,7 @@ export type ErrorCode =
   | "TOKEN"
   | "WEAKP"
   | "CREDS"
+  | "RATEL"
   | "INTERNAL";
 
 /** What a client receives: a stable code and a plain message. */
@@ -60,6 +61,7 @@ export const httpStatus: Record<ErrorCode, number> = {
   TOKEN: 400,
   WEAKP: 400,
   CREDS: 401,
+  RATEL: 429,
   INTERNAL: 500,
 };
 

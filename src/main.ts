@@ -54,11 +54,16 @@ async function startServer(config: Config, authenticatorUrl: string) {
   const app = await createApp({
     authenticatorUrl,
     production: config.production,
-    tokens: {
-      secret: jwtSecret,
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
-      expiresInSeconds: config.jwtExpiresInSeconds,
+    trustProxyHops: config.trustProxyHops,
+    auth: {
+      tokens: {
+        secret: jwtSecret,
+        issuer: config.jwtIssuer,
+        audience: config.jwtAudience,
+        expiresInSeconds: config.jwtExpiresInSeconds,
+      },
+      refreshTokenDays: config.refreshTokenDays,
+      rateLimits: { perIpPerMinute: config.authRateLimitPerIp, failedLoginsPerAccount: config.authFailedLoginsPerAccount },
     },
   });
   app.server.listen(config.port, () => {

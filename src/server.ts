@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import { Pool } from "pg";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
-import { authRouter } from "./auth/routes";
+import { authRouter, type AuthSettings } from "./auth/routes";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset } from "./graphile.config";
@@ -15,7 +15,9 @@ import { makePreset } from "./graphile.config";
 export interface AppOptions {
   authenticatorUrl: string;
   production: boolean;
-  tokens: TokenSettings;
+  /** Express `trust proxy` hop count: the client IP (for rate limits) comes from X-Forwarded-For. */
+  trustProxyHops?: number;
+  auth: AuthSettings;
 }
 
 export interface RunningApp {
@@ -48,6 +50,7 @@ function bearerToken(tokens: TokenSettings) {
 export async function createApp(options: AppOptions): Promise<RunningApp> {
   const app = express();
   app.disable("x-powered-by");
+  app.set("trust proxy", options.trustProxyHops ?? 0);
   const server = createServer(app);
   const pool = new Pool({ connectionString: options.authenticatorUrl, max: 5 });
 
@@ -59,8 +62,8 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
       res.status(503).json({ status: "unavailable", database: "unreachable" });
     }
   });
-  app.use("/auth", authRouter(pool, options.tokens));
-  app.use("/graphql", bearerToken(options.tokens));
+  app.use("/auth", authRouter(pool, options.auth));
+  app.use("/graphql", bearerToken(options.auth.tokens));
 
   const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, production: options.production }));
   const serv = pgl.createServ(grafserv);

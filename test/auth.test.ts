@@ -84,6 +84,8 @@ describe("register-clinic creates a tenant on trial with its first admin", () =>
     expect(status).toBe(201);
     expect(answer).toEqual({
       token: expect.any(String),
+      expiresIn: 3600,
+      refreshToken: expect.stringMatching(/^[0-9a-f]{64}$/),
       tenant: {
         id: expect.stringMatching(/^[0-9a-f-]{36}$/),
         name: body.clinicName,

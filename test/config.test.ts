@@ -6,7 +6,7 @@ const secret = "0123456789abcdef0123456789abcdef";
 test("development without variables uses the embedded database and defaults", () => {
   const config = loadConfig({});
   expect(config.database).toEqual({ kind: "embedded", port: 54329 });
-  expect(config).toMatchObject({ production: false, port: 3000, jwtSecret: undefined, jwtExpiresInSeconds: 3600 });
+  expect(config).toMatchObject({ production: false, port: 3000, jwtSecret: undefined, jwtExpiresInSeconds: 900 });
 });
 
 test("production refuses to start without JWT_SECRET or SMTP_URL", () => {

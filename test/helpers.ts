@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import { Client, Pool, type PoolClient } from "pg";
 import { createApp, type RunningApp } from "../src/server";
+import type { AuthRateLimits } from "../src/auth/rate-limits";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
 import { pgSettingsFor } from "../src/graphile.config";
 import { inTransactionWith } from "../src/db/transaction";
@@ -202,11 +203,21 @@ export interface GraphQLBody {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-export async function startServer(options: { production?: boolean } = {}): Promise<TestServer> {
+/** Limits high enough that only the rate-limit tests meet them. */
+const generousLimits: AuthRateLimits = { perIpPerMinute: 100_000, failedLoginsPerAccount: 100_000 };
+
+export interface ServerOptions {
+  production?: boolean;
+  rateLimits?: AuthRateLimits;
+  trustProxyHops?: number;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const app = await createApp({
     authenticatorUrl: authenticatorUrl(),
     production: options.production ?? false,
-    tokens: tokenSettings,
+    trustProxyHops: options.trustProxyHops,
+    auth: { tokens: tokenSettings, refreshTokenDays: 30, rateLimits: options.rateLimits ?? generousLimits },
   });
   await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -233,7 +244,7 @@ export async function startServer(options: { production?: boolean } = {}): Promi
  * Starts the app before the enclosing file's (or describe's) tests and closes it, with the
  * authenticator pool, after them. Returns the server, usable from inside tests and hooks.
  */
-export function useServer(options: { production?: boolean } = {}): TestServer {
+export function useServer(options: ServerOptions = {}): TestServer {
   let started: TestServer | undefined;
   beforeAll(async () => {
     started = await startServer(options);

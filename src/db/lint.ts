@@ -48,6 +48,9 @@ export const PROJECT_SCOPE: LintScope = {
     "app_private.register_clinic", // sign-up: nobody is signed in yet
     "app_private.login_candidate", // login: nobody is signed in yet
     "app_private.set_password_with_token", // account activation: nobody is signed in yet
+    "app_private.create_refresh_token", // the server starts a session after it verified a password
+    "app_private.rotate_refresh_token", // refresh: the access token has expired, so nobody is signed in
+    "app_private.revoke_refresh_token", // logout with only the refresh token
   ],
   crossTenantForeignKeys: [
     // An item may prescribe a global medicine (tenant_id NULL); the trigger
@@ -123,7 +126,7 @@ export const RULES: Rule[] = [
              or (g.command in ('SELECT', 'INSERT', 'UPDATE') and has_any_column_privilege(r.oid, t.oid, g.command)))
         and not exists (
           select from pg_policy p
-          where p.polrelid = t.oid
+          where p.polrelid = t.oid and p.polpermissive
             and p.polcmd in ('*', case g.command when 'SELECT' then 'r' when 'INSERT' then 'a' when 'UPDATE' then 'w' else 'd' end)
             and (p.polroles @> array[0::oid] or exists (select from unnest(p.polroles) pr where pg_has_role(r.oid, pr, 'MEMBER'))))`,
   },
