@@ -3,6 +3,7 @@
  * `process.env`. Every variable is documented in the README ("Configuration").
  */
 import path from "node:path";
+import type { GraphqlLimits } from "./graphql-limits";
 
 /** Where the app's databases are. `embedded` means: start our own PostgreSQL under `dataDir`. */
 export type DatabaseConfig =
@@ -35,6 +36,9 @@ export interface Config {
   authRateLimitPerIp: number;
   /** Failed logins per e-mail per 15 minutes. */
   authFailedLoginsPerAccount: number;
+  graphqlLimits: GraphqlLimits;
+  /** Introspection and Ruru in production (always on in development). */
+  graphqlIntrospection: boolean;
   /** Reverse proxies in front of the server whose X-Forwarded-For is trusted for the client IP (Express `trust proxy`). */
   trustProxyHops: number;
   /** JWT `iss` and `aud`, pinned on verification. */
@@ -120,6 +124,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authRateLimitPerIp: integer(env, "AUTH_RATE_LIMIT_PER_IP", 30, 1, 100_000),
     authFailedLoginsPerAccount: integer(env, "AUTH_FAILED_LOGINS_PER_ACCOUNT", 10, 1, 100_000),
     trustProxyHops: integer(env, "TRUST_PROXY_HOPS", 0, 0, 10),
+    graphqlLimits: {
+      maxBodyBytes: integer(env, "GRAPHQL_MAX_BODY_BYTES", 100_000, 1_000, 10_000_000),
+      maxDepth: integer(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
+      maxAliases: integer(env, "GRAPHQL_MAX_ALIASES", 20, 0, 1_000),
+      maxCost: integer(env, "GRAPHQL_MAX_COST", 10_000, 10, 10_000_000),
+      maxPageSize: integer(env, "GRAPHQL_MAX_PAGE_SIZE", 500, 1, 100_000),
+      statementTimeoutMs: integer(env, "GRAPHQL_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
+      executionTimeoutMs: integer(env, "GRAPHQL_EXECUTION_TIMEOUT_MS", 10_000, 100, 600_000),
+      trustedDocumentsDir: env.GRAPHQL_TRUSTED_DOCUMENTS_DIR || undefined,
+    },
+    graphqlIntrospection: !production || flag(env, "GRAPHQL_INTROSPECTION", false),
     jwtIssuer: env.JWT_ISSUER || "clinic-platform",
     jwtAudience: env.JWT_AUDIENCE || "clinic-platform-api",
     runWorker: flag(env, "RUN_WORKER", true),

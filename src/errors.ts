@@ -20,6 +20,7 @@ export type ErrorCode =
   | "WEAKP"
   | "CREDS"
   | "RATEL"
+  | "LIMIT"
   | "INTERNAL";
 
 /** What a client receives: a stable code and a plain message. */
@@ -45,6 +46,7 @@ const postgresCodes: Record<string, PublicError> = {
   "22001": { code: "INVAL", message: "A value is too long." },
   "22003": { code: "INVAL", message: "A number is out of range." },
   "22023": { code: "INVAL", message: "A value is not valid." },
+  "57014": { code: "LIMIT", message: "The request took too long and was stopped." },
 };
 
 /** HTTP status for each code, for the REST routes. */
@@ -62,6 +64,7 @@ export const httpStatus: Record<ErrorCode, number> = {
   WEAKP: 400,
   CREDS: 401,
   RATEL: 429,
+  LIMIT: 400,
   INTERNAL: 500,
 };
 

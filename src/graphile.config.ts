@@ -14,6 +14,7 @@ import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
 import { notFoundError, toPublicError } from "./errors";
+import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -46,6 +47,14 @@ export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, 
 
 /** Errors the database raised on purpose keep a stable code; everything else is masked. */
 export function maskError(error: GraphQLError): GraphQLError {
+  // grafast's execution timeout (GRAPHQL_EXECUTION_TIMEOUT_MS), a limit like the others.
+  if (error.message.startsWith("Execution timeout exceeded")) {
+    return new GraphQLError("The request took too long and was stopped.", {
+      nodes: error.nodes,
+      path: error.path,
+      extensions: { code: "LIMIT" },
+    });
+  }
   if (error.originalError && !(error.originalError instanceof GraphQLError)) {
     // @dataplan/pg's PgDeleteSingleStep raises this plain Error when RLS (or absence) leaves 0 rows.
     const publicError = error.originalError.message.startsWith("No values were deleted in collection")
@@ -61,7 +70,9 @@ export function maskError(error: GraphQLError): GraphQLError {
       });
     }
   }
-  return defaultMaskError(error);
+  const masked = defaultMaskError(error);
+  // Masked (unexpected) errors get the INTERNAL code too; the server log has the original.
+  return masked === error ? error : new GraphQLError(masked.message, { path: error.path, extensions: { code: "INTERNAL" } });
 }
 
 /** Refuses `__schema`/`__type` queries: production clients use known operations. */
@@ -81,15 +92,24 @@ const NoIntrospectionPlugin: GraphileConfig.Plugin = {
 export interface PresetOptions {
   /** clinic_authenticator's connection string. */
   authenticatorUrl: string;
-  /** Production: no Ruru, no introspection. */
-  production: boolean;
+  /** Introspection and Ruru (off in production unless GRAPHQL_INTROSPECTION=true). */
+  introspection: boolean;
+  /** Request limits; the defaults when left out. */
+  limits?: GraphqlLimits;
 }
 
 /** The preset for the server, and (with the same options) for printing the schema. */
 export function makePreset(options: PresetOptions): GraphileConfig.Preset {
+  const limits = options.limits ?? DEFAULT_GRAPHQL_LIMITS;
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
-    plugins: options.production ? [NoIntrospectionPlugin] : [],
+    extends: [
+      PostGraphileAmberPreset,
+      PgSimplifyInflectionPreset,
+      PgAggregatesPreset,
+      PostGraphileConnectionFilterPreset,
+      graphqlLimitsPreset(limits),
+    ],
+    plugins: options.introspection ? [] : [NoIntrospectionPlugin],
     // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index
     // key, older only the first), which would make the schema differ between servers.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
@@ -109,15 +129,18 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       connectionFilterAllowNullInput: false,
     },
     grafast: {
+      ...graphqlLimitsPreset(limits).grafast,
       explain: false,
       context(requestContext) {
         const req = requestContext.expressv4?.req as Request | undefined;
-        return { pgSettings: pgSettingsFor(req?.claims) };
+        // statement_timeout is transaction-local like the claims: one slow request cannot hold a connection.
+        return { pgSettings: { ...pgSettingsFor(req?.claims), statement_timeout: `${limits.statementTimeoutMs}ms` } };
       },
     },
     grafserv: {
+      ...graphqlLimitsPreset(limits).grafserv,
       graphqlPath: "/graphql",
-      graphiql: !options.production,
+      graphiql: options.introspection,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       websockets: false,

@@ -54,6 +54,8 @@ async function startServer(config: Config, authenticatorUrl: string) {
   const app = await createApp({
     authenticatorUrl,
     production: config.production,
+    introspection: config.graphqlIntrospection,
+    graphqlLimits: config.graphqlLimits,
     trustProxyHops: config.trustProxyHops,
     auth: {
       tokens: {
@@ -69,7 +71,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
   app.server.listen(config.port, () => {
     const base = `http://localhost:${config.port}`;
     console.log(`GraphQL: ${base}/graphql`);
-    if (!config.production) console.log(`Ruru (GraphiQL): ${base}/graphiql`);
+    if (config.graphqlIntrospection) console.log(`Ruru (GraphiQL): ${base}/graphiql`);
     console.log(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
   });
   return app;

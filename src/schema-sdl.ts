@@ -5,7 +5,7 @@ import { makePreset } from "./graphile.config";
 
 /** SDL of the schema PostGraphile builds on `authenticatorUrl` (development preset). */
 export async function printSchemaSdl(authenticatorUrl: string): Promise<string> {
-  const { schema, resolvedPreset } = await makeSchema(makePreset({ authenticatorUrl, production: false }));
+  const { schema, resolvedPreset } = await makeSchema(makePreset({ authenticatorUrl, introspection: true }));
   try {
     return printSchema(lexicographicSortSchema(schema)) + "\n";
   } finally {

@@ -11,13 +11,18 @@ import { authRouter, type AuthSettings } from "./auth/routes";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset } from "./graphile.config";
+import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
 
 export interface AppOptions {
   authenticatorUrl: string;
   production: boolean;
+  /** Introspection and Ruru; defaults to "not in production". */
+  introspection?: boolean;
   /** Express `trust proxy` hop count: the client IP (for rate limits) comes from X-Forwarded-For. */
   trustProxyHops?: number;
   auth: AuthSettings;
+  /** GraphQL request limits; the defaults when left out. */
+  graphqlLimits?: GraphqlLimits;
 }
 
 export interface RunningApp {
@@ -53,6 +58,8 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   app.set("trust proxy", options.trustProxyHops ?? 0);
   const server = createServer(app);
   const pool = new Pool({ connectionString: options.authenticatorUrl, max: 5 });
+  // An idle connection dropped by the server (restart, failover) must not crash the process.
+  pool.on("error", (error) => console.error(`[auth pool] ${error.message}`));
 
   app.get("/healthz", async (_req, res) => {
     try {
@@ -63,9 +70,11 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
     }
   });
   app.use("/auth", authRouter(pool, options.auth));
-  app.use("/graphql", bearerToken(options.auth.tokens));
+  const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
+  app.use("/graphql", bearerToken(options.auth.tokens), ...graphqlRequestGuard(limits));
 
-  const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, production: options.production }));
+  const introspection = options.introspection ?? !options.production;
+  const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits }));
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
   // Last resort: Express's own handler would print a stack trace outside production.

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Client, Pool, type PoolClient } from "pg";
 import { createApp, type RunningApp } from "../src/server";
 import type { AuthRateLimits } from "../src/auth/rate-limits";
+import type { GraphqlLimits } from "../src/graphql-limits";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
 import { pgSettingsFor } from "../src/graphile.config";
 import { inTransactionWith } from "../src/db/transaction";
@@ -42,7 +43,8 @@ export async function asOwner<T>(work: (client: Client) => Promise<T>): Promise<
 let pool: Pool | undefined;
 /** The authenticator's pool shared by a test file; close it with `closePool` in afterAll. */
 export function authenticatorPool(): Pool {
-  pool ??= new Pool({ connectionString: authenticatorUrl(), max: 25 });
+  // Idle clients may be terminated by a test that takes the database away; that is not a crash.
+  pool ??= new Pool({ connectionString: authenticatorUrl(), max: 25 }).on("error", () => {});
   return pool;
 }
 export async function closePool() {
@@ -208,6 +210,7 @@ const generousLimits: AuthRateLimits = { perIpPerMinute: 100_000, failedLoginsPe
 
 export interface ServerOptions {
   production?: boolean;
+  graphqlLimits?: GraphqlLimits;
   rateLimits?: AuthRateLimits;
   trustProxyHops?: number;
 }
@@ -216,6 +219,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const app = await createApp({
     authenticatorUrl: authenticatorUrl(),
     production: options.production ?? false,
+    graphqlLimits: options.graphqlLimits,
     trustProxyHops: options.trustProxyHops,
     auth: { tokens: tokenSettings, refreshTokenDays: 30, rateLimits: options.rateLimits ?? generousLimits },
   });

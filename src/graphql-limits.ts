@@ -1,0 +1,141 @@
+/**
+ * Limits on the GraphQL endpoint, so one request cannot take the server or the database down:
+ * body size, batching, depth, aliases, cost (graphql-armor's validation rules), page sizes, a
+ * per-request statement_timeout and grafast's execution timeout, and, when configured, trusted
+ * documents only (@grafserv/persisted). Every limit is configurable (README "Configuration").
+ * A refused request answers `{errors: [{message, extensions: {code: "LIMIT"}}]}`.
+ */
+import express, { type NextFunction, type Request, type Response } from "express";
+import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
+import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
+import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
+import { PersistedPlugin } from "@grafserv/persisted";
+import { GraphQLError, Kind, parse, visit, type ValidationContext, type ValueNode } from "postgraphile/graphql";
+
+export interface GraphqlLimits {
+  /** Largest request body, in bytes. */
+  maxBodyBytes: number;
+  /** Deepest selection nesting. */
+  maxDepth: number;
+  /** Most aliases in one document. */
+  maxAliases: number;
+  /** Highest graphql-armor cost (objects 2, scalars 1, growing with depth). */
+  maxCost: number;
+  /** Largest `first` / `last` on a connection. */
+  maxPageSize: number;
+  /** PostgreSQL statement_timeout for each request's statements, in milliseconds. */
+  statementTimeoutMs: number;
+  /** grafast's execution budget per request, in milliseconds. */
+  executionTimeoutMs: number;
+  /** When set, only the documents stored here (`<sha256>.graphql`) run: trusted documents. */
+  trustedDocumentsDir: string | undefined;
+}
+
+export const DEFAULT_GRAPHQL_LIMITS: GraphqlLimits = {
+  maxBodyBytes: 100_000,
+  maxDepth: 12,
+  maxAliases: 20,
+  maxCost: 10_000,
+  maxPageSize: 500,
+  statementTimeoutMs: 5_000,
+  executionTimeoutMs: 10_000,
+  trustedDocumentsDir: undefined,
+};
+
+const limitError = (message: string) => ({ errors: [{ message, extensions: { code: "LIMIT" } }] });
+
+/**
+ * graphql-armor options that report a refusal as a validation error with `extensions.code =
+ * "LIMIT"` (by default it throws, which grafserv answers as a 500).
+ */
+const reportAsLimit = {
+  exposeLimits: true,
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ""), { extensions: { code: "LIMIT" } })),
+  ],
+};
+
+/** The grafserv/grafast side: validation rules, timeouts, trusted documents. */
+export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Preset {
+  const LimitsPlugin: GraphileConfig.Plugin = {
+    name: "GraphqlLimitsPlugin",
+    version: "0.0.0",
+    grafserv: {
+      middleware: {
+        setPreset(next, event) {
+          event.validationRules.push(
+            maxDepthRule({ n: limits.maxDepth, ...reportAsLimit }),
+            maxAliasesRule({ n: limits.maxAliases, ...reportAsLimit }),
+            costLimitRule({ maxCost: limits.maxCost, ...reportAsLimit }),
+          );
+          return next();
+        },
+      },
+    },
+  };
+  return {
+    plugins: [LimitsPlugin, ...(limits.trustedDocumentsDir ? [PersistedPlugin] : [])],
+    grafast: { timeouts: { execution: limits.executionTimeoutMs } },
+    grafserv: {
+      maxRequestLength: limits.maxBodyBytes,
+      ...(limits.trustedDocumentsDir
+        ? { persistedOperationsDirectory: limits.trustedDocumentsDir, allowUnpersistedOperation: false }
+        : {}),
+    },
+  };
+}
+
+/** The largest `first`/`last` a document asks for, literal or through a variable. */
+function largestPage(query: string, variables: Record<string, unknown>): number {
+  let largest = 0;
+  const valueOf = (node: ValueNode): unknown =>
+    node.kind === Kind.INT ? Number(node.value) : node.kind === Kind.VARIABLE ? variables[node.name.value] : undefined;
+  visit(parse(query), {
+    Argument(node) {
+      if (node.name.value !== "first" && node.name.value !== "last") return;
+      const value = valueOf(node.value);
+      if (typeof value === "number") largest = Math.max(largest, value);
+    },
+  });
+  return largest;
+}
+
+/**
+ * The Express side, before grafserv: parses JSON bodies up to the size limit, refuses batches
+ * (one operation per request) and pages over the maximum. Malformed documents pass through, for
+ * grafserv to answer as usual.
+ */
+export function graphqlRequestGuard(limits: GraphqlLimits) {
+  return [
+    express.json({ limit: limits.maxBodyBytes }),
+    (req: Request, res: Response, next: NextFunction) => {
+      if (Array.isArray(req.body)) {
+        res.status(400).json(limitError("Send one operation per request; batches are not accepted."));
+        return;
+      }
+      const { query, variables } = (req.body ?? {}) as { query?: unknown; variables?: unknown };
+      if (typeof query === "string") {
+        let largest = 0;
+        try {
+          largest = largestPage(query, (variables ?? {}) as Record<string, unknown>);
+        } catch {
+          return next(); // not parseable: grafserv answers the syntax error
+        }
+        if (largest > limits.maxPageSize) {
+          res.status(400).json(limitError(`Ask for at most ${limits.maxPageSize} rows at a time (first/last).`));
+          return;
+        }
+      }
+      next();
+    },
+    (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+      const status = (error as { status?: unknown }).status;
+      if (status === 413) res.status(413).json(limitError(`The request body is over ${limits.maxBodyBytes} bytes.`));
+      else if (typeof status === "number" && status >= 400 && status < 500)
+        res.status(400).json({ errors: [{ message: "The body is not valid JSON.", extensions: { code: "INVAL" } }] });
+      else next(error);
+    },
+  ];
+}

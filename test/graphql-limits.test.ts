@@ -1,0 +1,164 @@
+/**
+ * GraphQL endpoint limits, each on a server configured with small values: body size, batches,
+ * depth, aliases, cost, page size, statement and execution timeouts, trusted documents, and
+ * introspection off in production unless enabled.
+ */
+import { createHash } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DEFAULT_GRAPHQL_LIMITS, type GraphqlLimits } from "../src/graphql-limits";
+import { loadConfig } from "../src/config";
+import { createApp } from "../src/server";
+import {
+  asOwner,
+  authenticatorUrl,
+  closePool,
+  errorCodes,
+  signUpClinic,
+  startServer,
+  tokenSettings,
+  type Clinic,
+  type TestServer,
+} from "./helpers";
+
+const small: GraphqlLimits = {
+  maxBodyBytes: 4_000,
+  maxDepth: 6,
+  maxAliases: 3,
+  maxCost: 100,
+  maxPageSize: 10,
+  statementTimeoutMs: 300,
+  executionTimeoutMs: 200,
+  trustedDocumentsDir: undefined,
+};
+
+let clinic: Clinic;
+let server: TestServer;
+
+beforeAll(async () => {
+  // A slow function, the way a careless migration might add one, to meet the timeouts.
+  await asOwner((client) =>
+    client.query(`
+      create function app_public.slow_echo(seconds float8) returns float8 language sql volatile
+        as $$ select seconds from pg_sleep(seconds) $$;
+      grant execute on function app_public.slow_echo(float8) to clinic_user;`),
+  );
+  clinic = await signUpClinic();
+  server = await startServer({ graphqlLimits: small });
+});
+afterAll(async () => {
+  await server.close();
+  await closePool();
+  await asOwner((client) => client.query("drop function app_public.slow_echo(float8)"));
+});
+
+const ask = (query: string, variables?: Record<string, unknown>) => server.graphql(clinic.admin.token, query, variables);
+
+test("the defaults are documented values, each configurable", () => {
+  expect(loadConfig({}).graphqlLimits).toEqual(DEFAULT_GRAPHQL_LIMITS);
+  expect(loadConfig({ GRAPHQL_MAX_DEPTH: "7", GRAPHQL_TRUSTED_DOCUMENTS_DIR: "/srv/docs" }).graphqlLimits).toMatchObject({
+    maxDepth: 7,
+    trustedDocumentsDir: "/srv/docs",
+  });
+});
+
+test("a body over the size limit is refused with 413 LIMIT", async () => {
+  const { status, body } = await ask(`{ currentUser { email } } # ${"x".repeat(5_000)}`);
+  expect(status).toBe(413);
+  expect(errorCodes(body)).toEqual(["LIMIT"]);
+});
+
+test("a batch (an array of operations) is refused", async () => {
+  const { status, body } = await server.post(
+    "/graphql",
+    [{ query: "{ currentUser { email } }" }, { query: "{ currentUser { email } }" }],
+    {
+      authorization: `Bearer ${clinic.admin.token}`,
+    },
+  );
+  expect(status).toBe(400);
+  expect(errorCodes(body)).toEqual(["LIMIT"]);
+});
+
+test("a deep query is refused before it runs", async () => {
+  const deep = "{ currentUser { tenant { doctors { nodes { tenant { patients { nodes { tenant { name } } } } } } } } }";
+  const { body } = await ask(deep);
+  expect(errorCodes(body)).toContain("LIMIT");
+  expect(body.data).toBeUndefined();
+  expect((await ask("{ currentUser { tenant { name } } }")).body.data.currentUser.tenant.name).toBeDefined();
+});
+
+test("too many aliases, or too wide a query, is refused", async () => {
+  const aliases = "{ a: currentUser { email } b: currentUser { email } c: currentUser { email } d: currentUser { email } }";
+  expect(errorCodes((await ask(aliases)).body)).toContain("LIMIT");
+  const wide = `{ patients { nodes { ${"fullName email phone notes birthDate gender address createdAt updatedAt rowId ".repeat(1)} doctor: tenant { name slug timeZone createdAt updatedAt trialEndsAt subscriptionPlan } } } doctors { nodes { fullName email phone specialty licenseNumber offices isActive createdAt updatedAt rowId tenant { name slug timeZone createdAt } } } appointments { nodes { startsAt endsAt status notes reason officeId createdAt updatedAt rowId } } }`;
+  expect(errorCodes((await ask(wide)).body)).toContain("LIMIT");
+});
+
+test("pages over the maximum are refused, literal or through a variable", async () => {
+  expect(errorCodes((await ask("{ patients(first: 11) { totalCount } }")).body)).toEqual(["LIMIT"]);
+  expect(errorCodes((await ask("query ($n: Int) { patients(last: $n) { totalCount } }", { n: 1000 })).body)).toEqual(["LIMIT"]);
+  expect((await ask("{ patients(first: 10) { totalCount } }")).body.data.patients.totalCount).toBe(0);
+});
+
+test("a statement running past statement_timeout is stopped with LIMIT; the server goes on answering", async () => {
+  const { body } = await ask("mutation { slowEcho(input: { seconds: 2 }) { result } }");
+  expect(errorCodes(body)).toEqual(["LIMIT"]);
+  expect((await ask("mutation { slowEcho(input: { seconds: 0.01 }) { result } }")).body.data.slowEcho.result).toBe(0.01);
+});
+
+test("grafast stops work once the execution budget is spent", async () => {
+  // Mutations run one after another: the second would start after the 200 ms budget.
+  const { body } = await ask(
+    "mutation { a: slowEcho(input: { seconds: 0.25 }) { result } b: slowEcho(input: { seconds: 0.01 }) { result } }",
+  );
+  expect(body.data?.b ?? null).toBeNull();
+  expect(errorCodes(body)).toContain("LIMIT");
+});
+
+test("with trusted documents, only stored documents run", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "trusted-"));
+  const document = "{ currentUser { email } }";
+  const hash = createHash("sha256").update(document).digest("hex");
+  writeFileSync(path.join(dir, `${hash}.graphql`), document);
+  const trusted = await startServer({ graphqlLimits: { ...small, trustedDocumentsDir: dir } });
+  try {
+    const stored = await trusted.post("/graphql", { documentId: hash }, { authorization: `Bearer ${clinic.admin.token}` });
+    expect(stored.body.data.currentUser.email).toBe(clinic.admin.email);
+    const adHoc = await trusted.graphql(clinic.admin.token, "{ currentUser { email fullName } }");
+    expect(adHoc.body.data).toBeUndefined();
+    expect(adHoc.body.errors?.length).toBe(1);
+  } finally {
+    await trusted.close();
+  }
+});
+
+test("production turns introspection and Ruru off unless enabled", async () => {
+  const introspect = "{ __schema { queryType { name } } }";
+  for (const [introspection, allowed] of [
+    [undefined, false],
+    [true, true],
+  ] as const) {
+    const app = await createApp({
+      authenticatorUrl: authenticatorUrl(),
+      production: true,
+      introspection,
+      auth: { tokens: tokenSettings, refreshTokenDays: 1, rateLimits: { perIpPerMinute: 1000, failedLoginsPerAccount: 1000 } },
+    });
+    await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    try {
+      const response = await fetch(`${url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: introspect }),
+      });
+      const body = (await response.json()) as { data?: { __schema?: unknown } };
+      expect(Boolean(body.data?.__schema)).toBe(allowed);
+      expect((await fetch(`${url}/graphiql`)).status === 200).toBe(allowed);
+    } finally {
+      await app.close();
+    }
+  }
+});
