@@ -1,0 +1,69 @@
+/**
+ * Benchmark: a deep or wide GraphQL query is refused quickly, and a normal query keeps its
+ * latency while a flood of such queries arrives on other connections. Prints figures side by
+ * side; asserts nothing (timings belong here, not in tests).
+ *
+ *   npm start                                   # in another terminal (demo clinic)
+ *   npm run bench:limits -- [base URL]          # default http://localhost:3000
+ */
+import { performance } from "node:perf_hooks";
+
+const base = process.argv[2] ?? "http://localhost:3000";
+const NORMAL = "{ patients(first: 20) { nodes { fullName birthDate } } appointments(first: 20) { totalCount } }";
+const DEEP = `{ currentUser { ${"tenant { doctors { nodes { ".repeat(8)}fullName${" } } }".repeat(8)} } }`;
+const WIDE = `{ ${Array.from({ length: 200 }, (_, i) => `a${i}: patients { nodes { fullName } }`).join(" ")} }`;
+
+async function post(path: string, body: unknown, token?: string) {
+  const started = performance.now();
+  const response = await fetch(base + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const json = (await response.json()) as { token?: string; errors?: { extensions?: { code?: string } }[] };
+  return { ms: performance.now() - started, json };
+}
+
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(p * values.length))];
+const row = (name: string, values: number[]) =>
+  console.log(
+    `${name.padEnd(44)} ${values.length.toString().padStart(5)}  p50 ${percentile(values, 0.5).toFixed(1).padStart(7)} ms  p95 ${percentile(values, 0.95).toFixed(1).padStart(7)} ms`,
+  );
+
+async function normalLatencies(token: string, count: number) {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) times.push((await post("/graphql", { query: NORMAL }, token)).ms);
+  return times;
+}
+
+async function main() {
+  const login = await post("/auth/login", { email: "admin@demo.clinic", password: "demo-password-2026" });
+  const token = login.json.token as string;
+  await normalLatencies(token, 20); // warm-up
+  const alone = await normalLatencies(token, 200);
+
+  const refused: number[] = [];
+  const codes = new Set<string>();
+  let flooding = true;
+  const flood = Array.from({ length: 16 }, async (_, i) => {
+    while (flooding) {
+      const { ms, json } = await post("/graphql", { query: i % 2 ? DEEP : WIDE }, token);
+      refused.push(ms);
+      codes.add(json.errors?.[0]?.extensions?.code ?? "none");
+    }
+  });
+  const underFlood = await normalLatencies(token, 200);
+  flooding = false;
+  await Promise.all(flood);
+
+  console.log(`GraphQL limits benchmark against ${base} (Node ${process.version})`);
+  row("normal query, alone", alone);
+  row("normal query, while 16 clients flood", underFlood);
+  row(`deep/wide query, refused (codes: ${[...codes].join(", ")})`, refused);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
