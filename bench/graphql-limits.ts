@@ -37,30 +37,35 @@ async function normalLatencies(token: string, count: number) {
   return times;
 }
 
-async function main() {
-  const login = await post("/auth/login", { email: "admin@demo.clinic", password: "demo-password-2026" });
-  const token = login.json.token as string;
-  await normalLatencies(token, 20); // warm-up
-  const alone = await normalLatencies(token, 200);
-
+/** The normal query's latencies while `clients` connections send deep and wide queries non-stop. */
+async function underFlood(token: string, clients: number) {
   const refused: number[] = [];
   const codes = new Set<string>();
   let flooding = true;
-  const flood = Array.from({ length: 16 }, async (_, i) => {
+  const flood = Array.from({ length: clients }, async (_, i) => {
     while (flooding) {
       const { ms, json } = await post("/graphql", { query: i % 2 ? DEEP : WIDE }, token);
       refused.push(ms);
       codes.add(json.errors?.[0]?.extensions?.code ?? "none");
     }
   });
-  const underFlood = await normalLatencies(token, 200);
+  const normal = await normalLatencies(token, 200);
   flooding = false;
   await Promise.all(flood);
+  return { normal, refused, codes };
+}
 
+async function main() {
+  const login = await post("/auth/login", { email: "admin@demo.clinic", password: "demo-password-2026" });
+  const token = login.json.token as string;
+  await normalLatencies(token, 20); // warm-up
   console.log(`GraphQL limits benchmark against ${base} (Node ${process.version})`);
-  row("normal query, alone", alone);
-  row("normal query, while 16 clients flood", underFlood);
-  row(`deep/wide query, refused (codes: ${[...codes].join(", ")})`, refused);
+  row("normal query, alone", await normalLatencies(token, 200));
+  for (const clients of [1, 4, 16]) {
+    const { normal, refused, codes } = await underFlood(token, clients);
+    row(`normal query, ${clients} client(s) flooding`, normal);
+    row(`  deep/wide query, refused (${[...codes].join(", ")})`, refused);
+  }
 }
 
 main().catch((error) => {
