@@ -80,6 +80,8 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
     grafast: { timeouts: { execution: limits.executionTimeoutMs } },
     grafserv: {
       maxRequestLength: limits.maxBodyBytes,
+      // JSON only, so every request passes through graphqlRequestGuard's checks.
+      allowedRequestContentTypes: ["application/json"],
       ...(limits.trustedDocumentsDir
         ? { persistedOperationsDirectory: limits.trustedDocumentsDir, allowUnpersistedOperation: false }
         : {}),
@@ -90,9 +92,21 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
 /** The largest `first`/`last` a document asks for, literal or through a variable. */
 function largestPage(query: string, variables: Record<string, unknown>): number {
   let largest = 0;
+  const document = parse(query);
+  // A variable left out takes its default: `($n: Int = 100000)` must not slip through.
+  const defaults: Record<string, unknown> = {};
+  visit(document, {
+    VariableDefinition(node) {
+      if (node.defaultValue?.kind === Kind.INT) defaults[node.variable.name.value] = Number(node.defaultValue.value);
+    },
+  });
   const valueOf = (node: ValueNode): unknown =>
-    node.kind === Kind.INT ? Number(node.value) : node.kind === Kind.VARIABLE ? variables[node.name.value] : undefined;
-  visit(parse(query), {
+    node.kind === Kind.INT
+      ? Number(node.value)
+      : node.kind === Kind.VARIABLE
+        ? (variables[node.name.value] ?? defaults[node.name.value])
+        : undefined;
+  visit(document, {
     Argument(node) {
       if (node.name.value !== "first" && node.name.value !== "last") return;
       const value = valueOf(node.value);

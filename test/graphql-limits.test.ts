@@ -99,7 +99,20 @@ test("too many aliases, or too wide a query, is refused", async () => {
 test("pages over the maximum are refused, literal or through a variable", async () => {
   expect(errorCodes((await ask("{ patients(first: 11) { totalCount } }")).body)).toEqual(["LIMIT"]);
   expect(errorCodes((await ask("query ($n: Int) { patients(last: $n) { totalCount } }", { n: 1000 })).body)).toEqual(["LIMIT"]);
+  expect(errorCodes((await ask("query ($n: Int = 1000) { patients(first: $n) { totalCount } }")).body)).toEqual(["LIMIT"]);
+  const inFragment = "{ ...f } fragment f on Query { patients(first: 50) { totalCount } }";
+  expect(errorCodes((await ask(inFragment)).body)).toEqual(["LIMIT"]);
   expect((await ask("{ patients(first: 10) { totalCount } }")).body.data.patients.totalCount).toBe(0);
+});
+
+test("only JSON bodies are accepted, so no document skips these checks", async () => {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/graphql", authorization: `Bearer ${clinic.admin.token}` },
+    body: "{ patients(first: 1000) { totalCount } }",
+  });
+  expect(response.status).toBeGreaterThanOrEqual(400);
+  expect(JSON.stringify(await response.json().catch(() => ({})))).not.toContain("totalCount");
 });
 
 test("a statement running past statement_timeout is stopped with LIMIT; the server goes on answering", async () => {
