@@ -104,13 +104,17 @@ describe("a still-valid access token is refused by the database once it no longe
     expect(token.body.errors?.[0].extensions?.code).toBe("DNIED");
   });
 
-  test("a doctor whose profile was deactivated: the token sees nothing", async () => {
-    const own = await signUpClinic();
-    await asClaims(own.admin.claims, (c) =>
-      c.query("update app_public.doctors set is_active = false where id = $1", [own.doctor.doctorId]),
-    );
-    const { body } = await server.graphql(own.doctor.token, "{ appointments { totalCount } patients { totalCount } }");
-    expect(body.data).toEqual({ appointments: { totalCount: 0 }, patients: { totalCount: 0 } });
+  test("a doctor whose profile was deactivated or unlinked: the token sees nothing and the sessions end", async () => {
+    for (const change of ["is_active = false", "is_active = false, user_id = null"]) {
+      const own = await signUpClinic();
+      const { body: session } = await login(own.doctor.email);
+      await asClaims(own.admin.claims, (c) =>
+        c.query(`update app_public.doctors set ${change} where id = $1`, [own.doctor.doctorId]),
+      );
+      const { body } = await server.graphql(session.token, "{ appointments { totalCount } patients { totalCount } }");
+      expect(body.data).toEqual({ appointments: { totalCount: 0 }, patients: { totalCount: 0 } });
+      expect((await refresh(session.refreshToken)).status).toBe(401);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 --! Previous: sha1:6aad9ea8452e7e318ae08ea235d6de66032a829e
---! Hash: sha1:9be13b4863b81cb247db1a7e371ba073f83cc81b
+--! Hash: sha1:1d34dd1c99da6442367f769213f9da26dcccc9d0
 --! Message: sessions: refresh tokens and the active-session check
 
 --! split: 1-sessions.sql
@@ -93,6 +93,21 @@ comment on function app_private.tg_users__revoke_sessions() is 'Ends every sessi
 create trigger _900_revoke_sessions after update of is_active, user_role on app_public.users
   for each row when (old.is_active and not new.is_active or old.user_role is distinct from new.user_role)
   execute function app_private.tg_users__revoke_sessions();
+
+create function app_private.tg_doctors__revoke_sessions() returns trigger
+  language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+  update app_private.refresh_tokens set revoked_at = now()
+  where user_id in (old.user_id, new.user_id) and revoked_at is null;
+  return null;
+end;
+$$;
+comment on function app_private.tg_doctors__revoke_sessions() is
+  'Ends the sessions of the user a doctor profile is (or was) linked to when the profile is deactivated or relinked: their tokens carry the profile''s id.';
+create trigger _900_revoke_sessions after update of is_active, user_id on app_public.doctors
+  for each row when (old.is_active and not new.is_active or old.user_id is distinct from new.user_id)
+  execute function app_private.tg_doctors__revoke_sessions();
 
 -- The session check: the claims must still describe an active user of that tenant with that role
 -- (and, for a doctor, their active doctor profile). Each policy below wraps it in a scalar
