@@ -42,7 +42,8 @@ export interface Victim {
   nodes: Record<string, { id: string; rowId?: string }[]>;
 }
 
-const connections = (schema: GraphQLSchema) =>
+/** The schema's connection fields on Query (`patients`, `doctors`, …). */
+export const connections = (schema: GraphQLSchema) =>
   Object.values(schema.getQueryType()!.getFields()).filter((field) => getNamedType(field.type).name.endsWith("Connection"));
 
 /** The connection's node type (`PatientConnection` → `Patient`). */
@@ -123,7 +124,7 @@ export async function victimOf(server: TestServer, schema: GraphQLSchema, clinic
 }
 
 /** A well-typed value for an input: required fields, one string field of a patch, A's ids where ids go. */
-function sample(type: GraphQLInputType, victim: Victim, typeName: string, fieldName = ""): unknown {
+export function sample(type: GraphQLInputType, victim: Victim, typeName: string, fieldName = ""): unknown {
   if (isNonNullType(type)) return sample(type.ofType, victim, typeName, fieldName);
   if (isListType(type)) return [sample(type.ofType, victim, typeName, fieldName)];
   if (isEnumType(type)) return type.getValues()[0].value;

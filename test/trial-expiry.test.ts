@@ -4,26 +4,17 @@
  * nothing; queries keep answering; another tenant is unaffected; a plan change lifts it.
  */
 import { randomUUID } from "node:crypto";
-import {
-  buildSchema,
-  getNamedType,
-  isEnumType,
-  isInputObjectType,
-  isListType,
-  isNonNullType,
-  isObjectType,
-  type GraphQLInputType,
-  type GraphQLSchema,
-} from "postgraphile/graphql";
+import { buildSchema, getNamedType, isObjectType, type GraphQLSchema } from "postgraphile/graphql";
 import { printSchemaSdl } from "../src/schema-sdl";
 import { asClaims, asOwner, authenticatorUrl, seedClinicalRows, signUpClinic, useServer, type Clinic } from "./helpers";
+import { connections, sample, victimOf, type Victim } from "./isolation-attack";
 
 const server = useServer();
 let schema: GraphQLSchema;
 let a: Clinic;
 let b: Clinic;
-/** A node id of one of A's rows, per GraphQL type name. */
-const nodeIds: Record<string, string> = {};
+/** A's rows and ids, which the mutations below aim at. */
+let victim: Victim;
 
 const expire = (clinic: Clinic) =>
   asOwner((client) =>
@@ -50,44 +41,6 @@ const rowsOf = (clinic: Clinic) =>
     return rows[0].rows;
   });
 
-/** The schema's connection fields on Query (`patients`, `doctors`, …). */
-const connectionFields = () =>
-  Object.values(schema.getQueryType()!.getFields()).filter((field) => getNamedType(field.type).name.endsWith("Connection"));
-
-/** A well-typed value for an input: required fields only, one field of a patch, A's node ids. */
-function sample(type: GraphQLInputType, tableType: string): unknown {
-  if (isNonNullType(type)) return sample(type.ofType, tableType);
-  if (isListType(type)) return [sample(type.ofType, tableType)];
-  if (isEnumType(type)) return type.getValues()[0].value;
-  if (isInputObjectType(type)) {
-    const fields = Object.values(type.getFields());
-    const required = fields.filter((field) => isNonNullType(field.type));
-    const chosen = type.name.endsWith("Patch")
-      ? fields.filter((field) => getNamedType(field.type).name === "String").slice(0, 1)
-      : required;
-    return Object.fromEntries(
-      chosen.map((field) => [
-        field.name,
-        getNamedType(field.type).name === "ID" ? nodeIds[tableType] : sample(field.type, tableType),
-      ]),
-    );
-  }
-  const scalars: Record<string, unknown> = {
-    UUID: randomUUID(),
-    String: "x",
-    Int: 1,
-    Float: 1,
-    Boolean: true,
-    Datetime: "2030-01-01T10:00:00Z",
-    Date: "2030-01-01",
-    JSON: [],
-    BigInt: "1",
-    BigFloat: "1",
-  };
-  if (!(type.name in scalars)) throw new Error(`sample(): no value for scalar ${type.name}; add one`);
-  return scalars[type.name];
-}
-
 beforeAll(async () => {
   schema = buildSchema(await printSchemaSdl(authenticatorUrl()));
   a = await signUpClinic();
@@ -98,12 +51,7 @@ beforeAll(async () => {
       `${randomUUID()}@example.test`,
     ]),
   );
-  const selections = connectionFields().map((field) => `${field.name}(first: 1) { nodes { __typename id } }`);
-  const { body } = await server.graphql(a.admin.token, `{ currentTenant { __typename id } ${selections.join(" ")} }`);
-  nodeIds.Tenant = body.data.currentTenant.id;
-  for (const connection of Object.values(body.data) as { nodes?: { __typename: string; id: string }[] }[]) {
-    for (const node of connection.nodes ?? []) nodeIds[node.__typename] = node.id;
-  }
+  victim = await victimOf(server, schema, a);
   await expire(a);
 });
 
@@ -126,7 +74,7 @@ test("every mutation of the schema is refused with TRIAL and changes nothing", a
     const { body } = await server.graphql(
       a.admin.token,
       `mutation ($input: ${getNamedType(inputType).name}!) { ${mutation.name}(input: $input) { clientMutationId } }`,
-      { input: sample(inputType, tableType) },
+      { input: sample(inputType, victim, tableType) },
     );
     outcomes[mutation.name] = body.errors?.map((error) => error.extensions?.code) ?? body.data;
   }
@@ -145,7 +93,7 @@ test("doctors and receptionists are refused too, in SQL, with TRIAL", async () =
 });
 
 test("queries keep answering, with every row", async () => {
-  const selections = connectionFields().map((field) => `${field.name} { totalCount }`);
+  const selections = connections(schema).map((field) => `${field.name} { totalCount }`);
   const { body } = await server.graphql(a.admin.token, `{ ${selections.join(" ")} }`);
   expect(body.errors).toBeUndefined();
   expect(body.data.patients.totalCount).toBe(1);
