@@ -129,7 +129,6 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       connectionFilterAllowNullInput: false,
     },
     grafast: {
-      ...graphqlLimitsPreset(limits).grafast,
       explain: false,
       context(requestContext) {
         const req = requestContext.expressv4?.req as Request | undefined;
@@ -138,7 +137,6 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       },
     },
     grafserv: {
-      ...graphqlLimitsPreset(limits).grafserv,
       graphqlPath: "/graphql",
       graphiql: options.introspection,
       graphiqlPath: "/graphiql",
