@@ -32,6 +32,12 @@ export interface Config {
   jwtExpiresInSeconds: number;
   /** Refresh-token lifetime in days. */
   refreshTokenDays: number;
+  /** Seconds during which a just-rotated refresh token still returns the same successor (browser tabs); 0 turns it off. */
+  refreshTokenReuseSeconds: number;
+  /** Browser origins allowed to call /graphql and /auth (CORS). */
+  corsOrigins: CorsOrigins;
+  /** True when APP_URL is unset: this server serves the minimal sign-in and set-password pages the e-mail links open. */
+  servePages: boolean;
   /** Requests per client IP per minute on /auth. */
   authRateLimitPerIp: number;
   /** Failed logins per e-mail per 15 minutes. */
@@ -50,6 +56,12 @@ export interface Config {
   workerConcurrency: number;
   mail: MailConfig;
 }
+
+/**
+ * Exact origins (`https://app.clinic.example`), or, the development default, any port of
+ * `http://localhost` and `http://127.0.0.1`: front-end dev servers pick their own port.
+ */
+export type CorsOrigins = string[] | "any-localhost-port";
 
 export interface MailConfig {
   /** SMTP server (`smtp://` or `smtps://user:pass@host:port`); undefined means "write .eml files to `outbox`". */
@@ -80,6 +92,26 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   if (raw === undefined || raw === "") return fallback;
   if (raw !== "true" && raw !== "false") throw new ConfigError(`${name} must be true or false, got "${raw}".`);
   return raw === "true";
+}
+
+function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): CorsOrigins {
+  const raw = env.CORS_ORIGINS;
+  if (raw === undefined || raw.trim() === "") return production ? [] : "any-localhost-port";
+  const origins = raw.split(",").map((origin) => origin.trim());
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(
+        `CORS_ORIGINS must list exact origins like https://app.example.com (no path, no trailing slash), got "${origin}".`,
+      );
+    }
+  }
+  return origins;
 }
 
 function databaseConfig(env: NodeJS.ProcessEnv): DatabaseConfig {
@@ -121,6 +153,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret,
     jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS", 900, 60, 86400),
     refreshTokenDays: integer(env, "REFRESH_TOKEN_DAYS", 30, 1, 365),
+    refreshTokenReuseSeconds: integer(env, "REFRESH_TOKEN_REUSE_SECONDS", 10, 0, 300),
+    corsOrigins: corsOrigins(env, production),
+    servePages: !env.APP_URL,
     authRateLimitPerIp: integer(env, "AUTH_RATE_LIMIT_PER_IP", 30, 1, 100_000),
     authFailedLoginsPerAccount: integer(env, "AUTH_FAILED_LOGINS_PER_ACCOUNT", 10, 1, 100_000),
     trustProxyHops: integer(env, "TRUST_PROXY_HOPS", 0, 0, 10),

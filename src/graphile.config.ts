@@ -14,6 +14,7 @@ import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
 import { notFoundError, toPublicError } from "./errors";
+import { graphqlErrorCodesPlugin, withCode } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 
 declare global {
@@ -41,6 +42,7 @@ export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, 
     "jwt.claims.sub": claims.sub,
     "jwt.claims.tenant_id": claims.tenant_id,
     "jwt.claims.user_role": claims.user_role,
+    "jwt.claims.sid": claims.sid,
     "jwt.claims.doctor_id": claims.doctor_id ?? "",
   };
 }
@@ -72,7 +74,9 @@ export function maskError(error: GraphQLError): GraphQLError {
   }
   const masked = defaultMaskError(error);
   // Masked (unexpected) errors get the INTERNAL code too; the server log has the original.
-  return masked === error ? error : new GraphQLError(masked.message, { path: error.path, extensions: { code: "INTERNAL" } });
+  if (masked !== error) return new GraphQLError(masked.message, { path: error.path, extensions: { code: "INTERNAL" } });
+  // What is left is GraphQL's own request error (a variable of the wrong type, an unknown operation name).
+  return withCode(error);
 }
 
 /** Refuses `__schema`/`__type` queries: production clients use known operations. */
@@ -109,7 +113,10 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       PostGraphileConnectionFilterPreset,
       graphqlLimitsPreset(limits),
     ],
-    plugins: options.introspection ? [] : [NoIntrospectionPlugin],
+    plugins: [
+      graphqlErrorCodesPlugin({ hideSuggestions: !options.introspection }),
+      ...(options.introspection ? [] : [NoIntrospectionPlugin]),
+    ],
     // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index
     // key, older only the first), which would make the schema differ between servers.
     disablePlugins: ["PgIndexBehaviorsPlugin"],

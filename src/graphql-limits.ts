@@ -10,6 +10,7 @@ import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
 import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
 import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
 import { PersistedPlugin } from "@grafserv/persisted";
+import { SafeError } from "postgraphile/grafast";
 import { GraphQLError, Kind, parse, visit, type ValidationContext, type ValueNode } from "postgraphile/graphql";
 
 export interface GraphqlLimits {
@@ -62,8 +63,36 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
   const LimitsPlugin: GraphileConfig.Plugin = {
     name: "GraphqlLimitsPlugin",
     version: "0.0.0",
+    // Around the trusted-documents plugin: its refusals get our code, and the page-size check
+    // below sees the document it looked up by id.
+    before: ["PersistedPlugin"],
     grafserv: {
       middleware: {
+        async processGraphQLRequestBody(next, event) {
+          try {
+            await next();
+          } catch (error) {
+            if (!(error instanceof SafeError) || error.extensions?.statusCode !== 400) throw error;
+            throw new SafeError("Send the id of a trusted document (documentId); other documents are not run here.", {
+              statusCode: 400,
+              code: "LIMIT",
+            });
+          }
+          const { query, variableValues } = event.body as { query?: unknown; variableValues?: unknown };
+          if (typeof query !== "string") return;
+          let largest = 0;
+          try {
+            largest = largestPage(query, (variableValues ?? {}) as Record<string, unknown>);
+          } catch {
+            return; // not parseable: grafserv answers the syntax error
+          }
+          if (largest > limits.maxPageSize) {
+            throw new SafeError(`Ask for at most ${limits.maxPageSize} rows at a time (first/last).`, {
+              statusCode: 400,
+              code: "LIMIT",
+            });
+          }
+        },
         setPreset(next, event) {
           event.validationRules.push(
             maxDepthRule({ n: limits.maxDepth, ...reportAsLimit }),
@@ -89,7 +118,10 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
   };
 }
 
-/** The largest `first`/`last` a document asks for, literal or through a variable. */
+/**
+ * The largest `first`/`last` a document asks for, literal or through a variable (validation rules
+ * cannot see variable values, so this runs on the request body, once per request).
+ */
 function largestPage(query: string, variables: Record<string, unknown>): number {
   let largest = 0;
   const document = parse(query);
@@ -117,9 +149,8 @@ function largestPage(query: string, variables: Record<string, unknown>): number 
 }
 
 /**
- * The Express side, before grafserv: parses JSON bodies up to the size limit, refuses batches
- * (one operation per request) and pages over the maximum. Malformed documents pass through, for
- * grafserv to answer as usual.
+ * The Express side, before grafserv: parses JSON bodies up to the size limit and refuses batches
+ * (one operation per request). Malformed documents pass through, for grafserv to answer as usual.
  */
 export function graphqlRequestGuard(limits: GraphqlLimits) {
   return [
@@ -128,19 +159,6 @@ export function graphqlRequestGuard(limits: GraphqlLimits) {
       if (Array.isArray(req.body)) {
         res.status(400).json(limitError("Send one operation per request; batches are not accepted."));
         return;
-      }
-      const { query, variables } = (req.body ?? {}) as { query?: unknown; variables?: unknown };
-      if (typeof query === "string") {
-        let largest = 0;
-        try {
-          largest = largestPage(query, (variables ?? {}) as Record<string, unknown>);
-        } catch {
-          return next(); // not parseable: grafserv answers the syntax error
-        }
-        if (largest > limits.maxPageSize) {
-          res.status(400).json(limitError(`Ask for at most ${limits.maxPageSize} rows at a time (first/last).`));
-          return;
-        }
       }
       next();
     },

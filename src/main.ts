@@ -57,6 +57,8 @@ async function startServer(config: Config, authenticatorUrl: string) {
     introspection: config.graphqlIntrospection,
     graphqlLimits: config.graphqlLimits,
     trustProxyHops: config.trustProxyHops,
+    corsOrigins: config.corsOrigins,
+    servePages: config.servePages,
     auth: {
       tokens: {
         secret: jwtSecret,
@@ -65,6 +67,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
         expiresInSeconds: config.jwtExpiresInSeconds,
       },
       refreshTokenDays: config.refreshTokenDays,
+      refreshTokenReuseSeconds: config.refreshTokenReuseSeconds,
       rateLimits: { perIpPerMinute: config.authRateLimitPerIp, failedLoginsPerAccount: config.authFailedLoginsPerAccount },
     },
   });
@@ -73,6 +76,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
     console.log(`GraphQL: ${base}/graphql`);
     if (config.graphqlIntrospection) console.log(`Ruru (GraphiQL): ${base}/graphiql`);
     console.log(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
+    if (config.servePages) console.log(`Pages the e-mails link to: ${base}/sign-in, ${base}/set-password`);
   });
   return app;
 }

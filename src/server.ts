@@ -1,6 +1,7 @@
 /**
- * The Express app, in middleware order: health check, /auth routes, bearer-token check, then
- * PostGraphile at /graphql (and Ruru at /graphiql outside production).
+ * The Express app, in middleware order: health check, CORS for /auth and /graphql, /auth routes,
+ * bearer-token check, then PostGraphile at /graphql (and Ruru at /graphiql outside production),
+ * and, without APP_URL, the sign-in and set-password pages the e-mails link to.
  */
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createServer, type Server } from "node:http";
@@ -8,6 +9,9 @@ import { Pool } from "pg";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authRouter, type AuthSettings } from "./auth/routes";
+import type { CorsOrigins } from "./config";
+import { corsFor } from "./cors";
+import { pagesRouter } from "./pages";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset } from "./graphile.config";
@@ -23,6 +27,10 @@ export interface AppOptions {
   auth: AuthSettings;
   /** GraphQL request limits; the defaults when left out. */
   graphqlLimits?: GraphqlLimits;
+  /** Browser origins allowed to call the API (CORS); none when left out. */
+  corsOrigins?: CorsOrigins;
+  /** Serve /sign-in and /set-password (when no APP_URL names the clinic's own web app). */
+  servePages?: boolean;
 }
 
 export interface RunningApp {
@@ -33,20 +41,31 @@ export interface RunningApp {
 
 /**
  * A token, when sent, must be valid: a bad, expired or unsigned token gets 401 CREDS, never
- * a silent downgrade to anonymous access.
+ * a silent downgrade to anonymous access. So does a token whose session the database no longer
+ * holds valid (logout, reuse, deactivation, role change: app_private.session_is_valid), from
+ * the next request on, even before the token expires.
  */
-function bearerToken(tokens: TokenSettings) {
-  return (req: Request, res: Response, next: NextFunction) => {
+function bearerToken(tokens: TokenSettings, pool: Pool) {
+  return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     if (header === undefined) return next();
     const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header);
     try {
       if (!match) throw new ApiError("CREDS", "The Authorization header must be `Bearer <token>`.");
-      req.claims = verifyAccessToken(match[1], tokens);
+      const claims = verifyAccessToken(match[1], tokens);
+      const { rows } = await pool.query<{ valid: boolean }>("select app_private.session_is_valid($1, $2, $3, $4, $5) as valid", [
+        claims.sub,
+        claims.tenant_id,
+        claims.user_role,
+        claims.doctor_id ?? null,
+        claims.sid,
+      ]);
+      if (!rows[0].valid) throw new ApiError("CREDS", "The session has ended; sign in again.");
+      req.claims = claims;
       next();
     } catch (error) {
-      const { code, message } = error as ApiError;
-      res.status(401).json({ errors: [{ message, extensions: { code } }] });
+      if (!(error instanceof ApiError)) return next(error);
+      res.status(401).json({ errors: [{ message: error.message, extensions: { code: error.code } }] });
     }
   };
 }
@@ -69,9 +88,12 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
       res.status(503).json({ status: "unavailable", database: "unreachable" });
     }
   });
-  app.use("/auth", authRouter(pool, options.auth));
+  const corsOrigins = options.corsOrigins ?? [];
+  app.use(["/auth", "/graphql"], corsFor(corsOrigins));
+  app.use("/auth", authRouter(pool, options.auth, corsOrigins));
+  if (options.servePages) app.use(pagesRouter());
   const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
-  app.use("/graphql", bearerToken(options.auth.tokens), ...graphqlRequestGuard(limits));
+  app.use("/graphql", bearerToken(options.auth.tokens, pool), ...graphqlRequestGuard(limits));
 
   const introspection = options.introspection ?? !options.production;
   const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits }));

@@ -1,212 +1,158 @@
 /**
- * The README's first session, over HTTP with plain fetch: sign up a clinic, add a doctor with two
- * offices, register a patient, book appointments and read this week's schedule. The GraphQL
- * documents below are the ones the README shows; keep them in step.
+ * The README's first session, pasted as written: its ```sh blocks, read from README.md at test
+ * time, run in bash against a test server, twice (a rerun must not meet TAKEN). Its operations
+ * must be the committed ones in client/operations/, which the typed client is generated from.
  */
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parse, print } from "postgraphile/graphql";
 import jwt from "jsonwebtoken";
-import { asOwner, tokenSettings, uniq, useServer } from "./helpers";
+import { asOwner, tokenSettings, useServer } from "./helpers";
 
-/** README step 2: an admin adds a doctor with their offices (and a sign-in account, by e-mail). */
-const ADD_DOCTOR = /* GraphQL */ `
-  mutation AddDoctor($fullName: String!, $email: String, $specialty: String, $offices: JSON) {
-    addDoctor(input: { fullName: $fullName, email: $email, specialty: $specialty, offices: $offices }) {
-      result {
-        rowId
-        fullName
-        offices
-      }
-    }
-  }
-`;
+const root = path.resolve(__dirname, "..");
 
-/** README step 3: register a patient. */
-const CREATE_PATIENT = /* GraphQL */ `
-  mutation CreatePatient($patient: PatientInput!) {
-    createPatient(input: { patient: $patient }) {
-      patient {
-        rowId
-      }
-    }
-  }
-`;
+/** The text of README.md's "## A first session", up to the next heading. */
+function firstSession(): string {
+  const readme = readFileSync(path.join(root, "README.md"), "utf8");
+  const section = /^## A first session\n([\s\S]*?)^#{1,3} /m.exec(readme);
+  if (!section) throw new Error('README.md has no "## A first session" section');
+  return section[1];
+}
 
-/** README step 4: book an appointment with the doctor, at one of the doctor's offices. */
-const CREATE_APPOINTMENT = /* GraphQL */ `
-  mutation CreateAppointment($appointment: AppointmentInput!) {
-    createAppointment(input: { appointment: $appointment }) {
-      appointment {
-        rowId
-        status
-      }
-    }
-  }
-`;
+/** The section's ```sh blocks, in order. */
+const shellBlocks = (section: string) => [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
 
-/** README step 5: this week's schedule, with how many patients and appointments per doctor. */
-const WEEK_SCHEDULE = /* GraphQL */ `
-  query WeekSchedule($from: Datetime!, $to: Datetime!) {
-    appointments(filter: { startsAt: { greaterThanOrEqualTo: $from, lessThan: $to } }, orderBy: STARTS_AT_ASC) {
-      totalCount
-      nodes {
-        startsAt
-        officeId
-        status
-        doctor {
-          fullName
-        }
-        patient {
-          fullName
-        }
-      }
-      aggregates {
-        distinctCount {
-          patientId
-        }
-      }
-      groupedAggregates(groupBy: DOCTOR_ID) {
-        keys
-        distinctCount {
-          rowId
-        }
-      }
-    }
-  }
-`;
+/** The GraphQL operations written inline in the blocks: each is a single-quoted argument of `gql`. */
+const inlineOperations = (script: string) =>
+  [...script.matchAll(/gql '\n((?:query|mutation) [^']*)'/g)].map((match) => parse(match[1]));
 
 const server = useServer();
 
-/** POSTs JSON with plain fetch, as a README reader would. */
-async function postJson(path: string, body: unknown, token?: string) {
-  const response = await fetch(server.url + path, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
+interface SessionOutcome {
+  stdout: string;
+  token: string;
+  doctorId: string;
+  patientId: string;
+  appointmentId: string;
+}
+
+/**
+ * Runs the README's blocks as one bash script (`-euo pipefail`: any failing step fails the run)
+ * with the project's node first on PATH and API pointing at the test server; afterwards prints
+ * the ids the session kept in its shell variables. `--norc`: node's stdio pipes are sockets, which
+ * bash takes for a remote shell's and would read bashrc for.
+ */
+async function pasteFirstSession(): Promise<SessionOutcome> {
+  const script = `${shellBlocks(firstSession()).join("\n")}\necho "::ids $TOKEN $DOCTOR_ID $PATIENT_ID $APPOINTMENT_ID"\n`;
+  const { stdout } = await promisify(execFile)("bash", ["--norc", "-euo", "pipefail", "-c", script], {
+    cwd: root,
+    env: {
+      PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH}`,
+      HOME: process.env.HOME,
+      API: server.url,
+    },
   });
-  return { status: response.status, body: (await response.json()) as any };
+  const [token, doctorId, patientId, appointmentId] = /^::ids (.*)$/m.exec(stdout)![1].split(" ");
+  return { stdout, token, doctorId, patientId, appointmentId };
 }
 
-/** Runs a GraphQL operation with the token; fails the test on any GraphQL error. */
-async function graphql(token: string, query: string, variables: Record<string, unknown>) {
-  const { status, body } = await postJson("/graphql", { query, variables }, token);
-  expect(body.errors).toBeUndefined();
-  expect(status).toBe(200);
-  return body.data;
-}
+/** The JSON objects the session printed (`json` prints them indented, braces at column 0). */
+const printedObjects = (stdout: string) => [...stdout.matchAll(/^\{\n[\s\S]*?\n\}$/gm)].map((match) => JSON.parse(match[0]));
 
-const HOUR_MS = 3600 * 1000;
-const DAY_MS = 24 * HOUR_MS;
-
-/** Monday 00:00 UTC of the current week. */
-function startOfWeek(now = new Date()): Date {
-  const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  const daysSinceMonday = (now.getUTCDay() + 6) % 7;
-  return new Date(midnight - daysSinceMonday * DAY_MS);
-}
-
-describe("the README's first session over HTTP", () => {
-  test("a new clinic signs up, adds a doctor with offices, registers a patient, books and reads this week's schedule", async () => {
-    // 1. Sign up: the clinic and its first admin, on the trial plan.
-    const email = `${uniq("owner")}@example.test`;
-    const doctorEmail = `${uniq("dr-lee")}@example.test`;
-    const signUp = await postJson("/auth/register-clinic", {
-      clinicName: "Riverside Family Practice",
-      fullName: "Alex Admin",
-      email,
-      password: "correct horse battery staple",
-      timeZone: "Europe/Madrid",
-    });
-    expect(signUp.status).toBe(201);
-    expect(signUp.body.tenant).toMatchObject({ name: "Riverside Family Practice", subscriptionPlan: "trial" });
-    expect(signUp.body.user).toMatchObject({ email, fullName: "Alex Admin", userRole: "admin" });
-    const token: string = signUp.body.token;
-    expect(jwt.verify(token, tokenSettings.secret)).toMatchObject({ tenant_id: signUp.body.tenant.id, user_role: "admin" });
-
-    // 2. Add a doctor with two offices.
-    const offices = [
-      { id: "main", name: "Main Street", address: "1 Main St", is_primary: true },
-      { id: "annex", name: "Annex", address: null, is_primary: false },
-    ];
-    const { addDoctor } = await graphql(token, ADD_DOCTOR, {
-      fullName: "Dr Lee",
-      email: doctorEmail,
-      specialty: "Family medicine",
-      offices,
-    });
-    expect(addDoctor.result).toEqual({ rowId: expect.any(String), fullName: "Dr Lee", offices });
-    const doctorId: string = addDoctor.result.rowId;
-
-    // 3. Register a patient.
-    const { createPatient } = await graphql(token, CREATE_PATIENT, {
-      patient: { fullName: "Pat Doe", birthDate: "1990-04-12", gender: "female" },
-    });
-    const patientId: string = createPatient.patient.rowId;
-    expect(patientId).toMatch(/^[0-9a-f-]{36}$/);
-
-    // 4. Book: two appointments this week (one per office) and one next week.
-    const monday = startOfWeek();
-    const slots = [
-      { startsAt: new Date(monday.getTime() + 1 * DAY_MS + 9 * HOUR_MS), officeId: "main", reason: "Check-up" },
-      { startsAt: new Date(monday.getTime() + 3 * DAY_MS + 15 * HOUR_MS), officeId: "annex", reason: "Blood test results" },
-      { startsAt: new Date(monday.getTime() + 8 * DAY_MS + 9 * HOUR_MS), officeId: "main", reason: "Follow-up" },
-    ];
-    const appointmentIds: string[] = [];
-    for (const slot of slots) {
-      const { createAppointment } = await graphql(token, CREATE_APPOINTMENT, {
-        appointment: {
-          doctorId,
-          patientId,
-          officeId: slot.officeId,
-          startsAt: slot.startsAt.toISOString(),
-          endsAt: new Date(slot.startsAt.getTime() + 30 * 60 * 1000).toISOString(),
-          reason: slot.reason,
-        },
-      });
-      expect(createAppointment.appointment).toEqual({ rowId: expect.any(String), status: "booked" });
-      appointmentIds.push(createAppointment.appointment.rowId);
-    }
-
-    // 5. This week's schedule: Monday 00:00 up to next Monday 00:00.
-    const { appointments } = await graphql(token, WEEK_SCHEDULE, {
-      from: monday.toISOString(),
-      to: new Date(monday.getTime() + 7 * DAY_MS).toISOString(),
-    });
-    expect(appointments.totalCount).toBe(2);
-    expect(
-      appointments.nodes.map((node: { startsAt: string }) => ({ ...node, startsAt: new Date(node.startsAt).toISOString() })),
-    ).toEqual([
-      {
-        startsAt: slots[0].startsAt.toISOString(),
-        officeId: "main",
-        status: "booked",
-        doctor: { fullName: "Dr Lee" },
-        patient: { fullName: "Pat Doe" },
-      },
-      {
-        startsAt: slots[1].startsAt.toISOString(),
-        officeId: "annex",
-        status: "booked",
-        doctor: { fullName: "Dr Lee" },
-        patient: { fullName: "Pat Doe" },
-      },
+describe("the README's first session", () => {
+  test("its operations are the committed ones in client/operations/", () => {
+    const inline = inlineOperations(shellBlocks(firstSession()).join("\n"));
+    expect(inline.map((document) => (document.definitions[0] as { name: { value: string } }).name.value)).toEqual([
+      "CurrentSession",
+      "AddDoctor",
+      "CreatePatient",
+      "BookAppointment",
+      "WeekSchedule",
+      "CancelAppointment",
     ]);
-    // BigInt aggregates come back as strings.
-    expect(appointments.aggregates).toEqual({ distinctCount: { patientId: "1" } });
-    expect(appointments.groupedAggregates).toEqual([{ keys: [doctorId], distinctCount: { rowId: "2" } }]);
+    for (const document of inline) {
+      const name = (document.definitions[0] as { name: { value: string } }).name.value;
+      const committed = readFileSync(path.join(root, "client/operations", `${name}.graphql`), "utf8");
+      expect(print(document)).toBe(print(parse(committed)));
+    }
+  });
 
-    // What is stored: all of it in the new tenant; the doctor has a sign-in account awaiting activation.
-    const stored = await asOwner(async (client) => {
-      const {
-        rows: [row],
-      } = await client.query(
-        `select t.time_zone,
-                (select count(*)::int from app_public.appointments a where a.tenant_id = t.id) as appointments,
-                (select u.user_role from app_public.users u where u.email = $2 and u.tenant_id = t.id) as doctor_role
-           from app_public.tenants t where t.id = $1`,
-        [signUp.body.tenant.id, doctorEmail],
-      );
-      return row;
-    });
-    expect(stored).toEqual({ time_zone: "Europe/Madrid", appointments: 3, doctor_role: "doctor" });
-    expect(appointmentIds).toHaveLength(3);
+  test("pasted twice, it signs up two clinics, each with a doctor, a patient and a cancelled appointment tomorrow at 09:00 Madrid time", async () => {
+    const tenants: string[] = [];
+    for (const run of [1, 2]) {
+      const outcome = await pasteFirstSession();
+
+      // The token is ours, for the new clinic's admin.
+      const claims = jwt.verify(outcome.token, tokenSettings.secret) as jwt.JwtPayload;
+      expect(claims).toMatchObject({ user_role: "admin", tenant_id: expect.any(String), sub: expect.any(String) });
+      tenants.push(claims.tenant_id);
+
+      // What it printed: who is signed in, then the week's schedule (before the cancellation), then the cancellation.
+      const [session, schedule] = printedObjects(outcome.stdout);
+      expect(session).toMatchObject({
+        currentUser: {
+          rowId: claims.sub,
+          fullName: "Sam Admin",
+          email: expect.stringMatching(/^sam\.\d+@sunrise\.test$/),
+          userRole: "admin",
+        },
+        currentTenant: { name: "Sunrise Clinics", timeZone: "Europe/Madrid", subscriptionPlan: "trial", isReadOnly: false },
+      });
+      expect(schedule).toEqual({
+        totalCount: 1,
+        nodes: [
+          {
+            rowId: outcome.appointmentId,
+            startsAt: expect.any(String),
+            officeId: "main",
+            status: "booked",
+            doctor: { fullName: "Dr Ana Ruiz" },
+            patient: { fullName: "Lucia Fernandez" },
+          },
+        ],
+        // BigInt aggregates come back as strings.
+        aggregates: { distinctCount: { patientId: "1" } },
+        groupedAggregates: [{ keys: [outcome.doctorId], distinctCount: { rowId: "1" } }],
+      });
+      expect(outcome.stdout).toMatch(/\ncancelled\n::ids /);
+
+      // What is stored, read as the owner, in run `run`'s clinic.
+      const stored = await asOwner(async (client) => {
+        const {
+          rows: [row],
+        } = await client.query(
+          `select t.time_zone,
+                  jsonb_array_length(d.offices) as offices,
+                  (select u.user_role from app_public.users u where u.id = d.user_id) as doctor_role,
+                  p.full_name as patient,
+                  a.status, a.office_id, a.cancellation_reason,
+                  (a.starts_at at time zone t.time_zone)
+                    = ((now() at time zone t.time_zone)::date + 1) + time '09:00' as tomorrow_at_nine,
+                  a.ends_at - a.starts_at = interval '30 minutes' as half_an_hour
+             from app_public.tenants t
+             join app_public.doctors d on d.tenant_id = t.id and d.id = $2
+             join app_public.patients p on p.tenant_id = t.id and p.id = $3
+             join app_public.appointments a on a.tenant_id = t.id and a.id = $4
+            where t.id = $1`,
+          [claims.tenant_id, outcome.doctorId, outcome.patientId, outcome.appointmentId],
+        );
+        return row;
+      });
+      expect({ run, ...stored }).toEqual({
+        run,
+        time_zone: "Europe/Madrid",
+        offices: 2,
+        doctor_role: "doctor",
+        patient: "Lucia Fernandez",
+        status: "cancelled",
+        office_id: "main",
+        cancellation_reason: "Patient called",
+        tomorrow_at_nine: true,
+        half_an_hour: true,
+      });
+    }
+    expect(new Set(tenants).size).toBe(2);
   });
 });

@@ -132,16 +132,29 @@ test("grafast stops work once the execution budget is spent", async () => {
 
 test("with trusted documents, only stored documents run", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "trusted-"));
-  const document = "{ currentUser { email } }";
-  const hash = createHash("sha256").update(document).digest("hex");
-  writeFileSync(path.join(dir, `${hash}.graphql`), document);
+  const store = (document: string) => {
+    const hash = createHash("sha256").update(document).digest("hex");
+    writeFileSync(path.join(dir, `${hash}.graphql`), document);
+    return hash;
+  };
+  const hash = store("{ currentUser { email } }");
+  const paged = store("query Patients($n: Int) { patients(first: $n) { totalCount } }");
   const trusted = await startServer({ graphqlLimits: { ...small, trustedDocumentsDir: dir } });
+  const asAdmin = { authorization: `Bearer ${clinic.admin.token}` };
   try {
-    const stored = await trusted.post("/graphql", { documentId: hash }, { authorization: `Bearer ${clinic.admin.token}` });
+    const stored = await trusted.post("/graphql", { documentId: hash }, asAdmin);
     expect(stored.body.data.currentUser.email).toBe(clinic.admin.email);
     const adHoc = await trusted.graphql(clinic.admin.token, "{ currentUser { email fullName } }");
+    expect(adHoc.status).toBe(400);
     expect(adHoc.body.data).toBeUndefined();
-    expect(adHoc.body.errors?.length).toBe(1);
+    expect(errorCodes(adHoc.body)).toEqual(["LIMIT"]);
+    expect((await trusted.post("/graphql", { documentId: "0".repeat(64) }, asAdmin)).body.errors?.[0].extensions?.code).toBe(
+      "LIMIT",
+    );
+    // A trusted document's page size comes from its variables: still checked.
+    expect((await trusted.post("/graphql", { documentId: paged, variables: { n: 10 } }, asAdmin)).status).toBe(200);
+    const tooMany = await trusted.post("/graphql", { documentId: paged, variables: { n: 11 } }, asAdmin);
+    expect([tooMany.status, errorCodes(tooMany.body)]).toEqual([400, ["LIMIT"]]);
   } finally {
     await trusted.close();
   }
@@ -157,7 +170,12 @@ test("production turns introspection and Ruru off unless enabled", async () => {
       authenticatorUrl: authenticatorUrl(),
       production: true,
       introspection,
-      auth: { tokens: tokenSettings, refreshTokenDays: 1, rateLimits: { perIpPerMinute: 1000, failedLoginsPerAccount: 1000 } },
+      auth: {
+        tokens: tokenSettings,
+        refreshTokenDays: 1,
+        refreshTokenReuseSeconds: 10,
+        rateLimits: { perIpPerMinute: 1000, failedLoginsPerAccount: 1000 },
+      },
     });
     await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;

@@ -2,11 +2,13 @@
  * Test helpers that read like the scenario: "sign up clinic A", "as A's receptionist, run this",
  * "over HTTP, ask GraphQL this". Fixtures go through the product's own SQL functions and policies.
  */
+import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { Client, Pool, type PoolClient } from "pg";
 import { createApp, type RunningApp } from "../src/server";
 import type { AuthRateLimits } from "../src/auth/rate-limits";
 import type { GraphqlLimits } from "../src/graphql-limits";
+import type { CorsOrigins } from "../src/config";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
 import { pgSettingsFor } from "../src/graphile.config";
 import { inTransactionWith } from "../src/db/transaction";
@@ -89,12 +91,20 @@ export interface Clinic {
   offices: { id: string; name: string; address: string | null; is_primary: boolean }[];
 }
 
-const member = (userId: string, email: string, claims: AccessClaims): Member => ({
-  userId,
-  email,
-  claims,
-  token: signAccessToken(claims, tokenSettings),
-});
+/**
+ * A session (refresh-token family) for the user, as a sign-in opens one, and claims naming it:
+ * the database refuses claims whose `sid` names no live session of that user.
+ */
+export async function openSession(userId: string): Promise<string> {
+  const sid = randomUUID();
+  await asOwner((client) => client.query("select app_private.create_refresh_token($1, interval '1 day', $2)", [userId, sid]));
+  return sid;
+}
+
+const member = async (userId: string, email: string, claims: Omit<AccessClaims, "sid">): Promise<Member> => {
+  const withSession = { ...claims, sid: await openSession(userId) };
+  return { userId, email, claims: withSession, token: signAccessToken(withSession, tokenSettings) };
+};
 
 /**
  * Signs up a clinic (register_clinic, as /auth/register-clinic does) and, as its admin, adds a
@@ -111,7 +121,11 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
     ]);
     return rows[0].s;
   });
-  const admin = member(session.user.id, adminEmail, { sub: session.user.id, tenant_id: session.tenant.id, user_role: "admin" });
+  const admin = await member(session.user.id, adminEmail, {
+    sub: session.user.id,
+    tenant_id: session.tenant.id,
+    user_role: "admin",
+  });
   const offices = [
     { id: "main", name: "Main office", address: "1 High Street", is_primary: true },
     { id: "north", name: "North office", address: null, is_primary: false },
@@ -142,18 +156,18 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   return {
     tenantId: session.tenant.id,
     admin,
-    receptionist: member(receptionistId, receptionistEmail, {
+    receptionist: await member(receptionistId, receptionistEmail, {
       sub: receptionistId,
       tenant_id: session.tenant.id,
       user_role: "receptionist",
     }),
     doctor: {
-      ...member(doctor.user_id, doctorEmail, {
+      ...(await member(doctor.user_id, doctorEmail, {
         sub: doctor.user_id,
         tenant_id: session.tenant.id,
         user_role: "doctor",
         doctor_id: doctor.id,
-      }),
+      })),
       doctorId: doctor.id,
     },
     offices,
@@ -213,6 +227,10 @@ export interface ServerOptions {
   graphqlLimits?: GraphqlLimits;
   rateLimits?: AuthRateLimits;
   trustProxyHops?: number;
+  corsOrigins?: CorsOrigins;
+  servePages?: boolean;
+  /** Seconds a rotated refresh token returns the same successor; the default 10 when left out. */
+  refreshTokenReuseSeconds?: number;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
@@ -221,7 +239,14 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     production: options.production ?? false,
     graphqlLimits: options.graphqlLimits,
     trustProxyHops: options.trustProxyHops,
-    auth: { tokens: tokenSettings, refreshTokenDays: 30, rateLimits: options.rateLimits ?? generousLimits },
+    corsOrigins: options.corsOrigins,
+    servePages: options.servePages,
+    auth: {
+      tokens: tokenSettings,
+      refreshTokenDays: 30,
+      refreshTokenReuseSeconds: options.refreshTokenReuseSeconds ?? 10,
+      rateLimits: options.rateLimits ?? generousLimits,
+    },
   });
   await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

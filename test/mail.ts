@@ -87,11 +87,12 @@ export const smtpMailer = (smtp: SmtpCapture, query = ""): Mailer =>
 export const silentLogger = new Logger(() => () => {});
 
 /**
- * Runs every job that is due until none is left, with our task list bound to `mailer` and
- * `now` (the trial-notice clock). Jobs that fail are rescheduled by graphile-worker's backoff.
+ * Runs every job that is due until none is left, with our task list bound to `mailer`, `now`
+ * (the trial-notice clock) and the web app links point to. Jobs that fail are rescheduled by
+ * graphile-worker's backoff.
  */
-export function jobRunner(mailer: Mailer, now?: () => Date) {
-  const taskList = makeTaskList({ mailer, appUrl: APP_URL, now });
+export function jobRunner(mailer: Mailer, now?: () => Date, appUrl = APP_URL) {
+  const taskList = makeTaskList({ mailer, appUrl, now });
   return {
     run: () => runOnce({ connectionString: ownerUrl(), taskList, noHandleSignals: true, logger: silentLogger }),
     close: async () => mailer.close(),

@@ -6,9 +6,21 @@
 import { createHash } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { loadConfig } from "../src/config";
-import { asClaims, asOwner, FIXTURE_PASSWORD, signUpClinic, useServer, type Clinic } from "./helpers";
+import type { AccessClaims } from "../src/auth/tokens";
+import {
+  asClaims,
+  asOwner,
+  FIXTURE_PASSWORD,
+  signUpClinic,
+  sqlStateOf,
+  startServer,
+  tokenSettings,
+  useServer,
+  type Clinic,
+} from "./helpers";
 
-const server = useServer();
+// The default development CORS origins: any localhost port (the cookie tests' allowed Origin).
+const server = useServer({ corsOrigins: "any-localhost-port" });
 let clinic: Clinic;
 
 beforeAll(async () => {
@@ -18,6 +30,19 @@ beforeAll(async () => {
 const login = (email: string, password = FIXTURE_PASSWORD, headers: Record<string, string> = {}) =>
   server.post("/auth/login", { email, password }, headers);
 const refresh = (refreshToken: string) => server.post("/auth/refresh", { refreshToken });
+/** Moves a rotated token's rotation back past the 10-second reuse interval. */
+const pastReuseInterval = (refreshToken: string) =>
+  asOwner((client) =>
+    client.query(
+      "update app_private.refresh_tokens set rotated_at = rotated_at - interval '11 seconds' where token_hash = sha256(convert_to($1, 'UTF8'))",
+      [refreshToken],
+    ),
+  );
+/** The answer to a GraphQL request with a token whose session has ended. */
+const SESSION_ENDED = {
+  status: 401,
+  body: { errors: [{ message: "The session has ended; sign in again.", extensions: { code: "CREDS" } }] },
+};
 
 test("access tokens last 15 minutes by default; sign-in also gives a refresh token", async () => {
   expect(loadConfig({}).jwtExpiresInSeconds).toBe(900);
@@ -46,6 +71,7 @@ test("a refresh rotates the token; presenting a spent token again ends the whole
   );
   const third = await refresh(second.body.refreshToken);
   expect(third.status).toBe(200);
+  await pastReuseInterval(first);
   // An attacker replays the first token: refused, and the legitimate latest token dies with it.
   expect(await refresh(first)).toEqual({
     status: 401,
@@ -68,8 +94,171 @@ test("logout ends the session; an expired or unknown refresh token is refused", 
   expect((await refresh("0".repeat(64))).status).toBe(401);
 });
 
+describe("browser sessions: tabs that refresh together, logout, and the refresh-token cookie", () => {
+  test("two tabs refreshing with the same token at once get the same successor and keep one working session", async () => {
+    const { body: signIn } = await login(clinic.receptionist.email);
+    const [a, b] = await Promise.all([refresh(signIn.refreshToken), refresh(signIn.refreshToken)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.body.refreshToken).toBe(b.body.refreshToken);
+    const sessionOf = (token: string) => (jwt.decode(token) as AccessClaims).sid;
+    expect(sessionOf(a.body.token)).toBe(sessionOf(signIn.token));
+    expect(sessionOf(b.body.token)).toBe(sessionOf(signIn.token));
+    // No new family member was made for the second tab: one successor row, not two.
+    const members = await asOwner(
+      async (c) =>
+        (
+          await c.query("select count(*)::int as n from app_private.refresh_tokens where family_id = $1", [
+            sessionOf(signIn.token),
+          ])
+        ).rows[0].n,
+    );
+    expect(members).toBe(2);
+    for (const token of [a.body.token, b.body.token]) {
+      expect((await server.graphql(token, "{ currentUser { email } }")).body.data.currentUser.email).toBe(
+        clinic.receptionist.email,
+      );
+    }
+    // The session goes on: the shared successor refreshes normally.
+    expect((await refresh(a.body.refreshToken)).status).toBe(200);
+  });
+
+  test("ten concurrent refreshes with one token all get the same successor", async () => {
+    const { body: signIn } = await login(clinic.receptionist.email);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => refresh(signIn.refreshToken)));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((answer) => answer.body.refreshToken)).size).toBe(1);
+  });
+
+  test("a token presented again after the interval ends the session, even though a tab used it within", async () => {
+    const { body: signIn } = await login(clinic.receptionist.email);
+    const first = await refresh(signIn.refreshToken);
+    expect((await refresh(signIn.refreshToken)).body.refreshToken).toBe(first.body.refreshToken);
+    await pastReuseInterval(signIn.refreshToken);
+    expect((await refresh(signIn.refreshToken)).status).toBe(401);
+    expect((await refresh(first.body.refreshToken)).status).toBe(401);
+    expect(await server.graphql(first.body.token, "{ currentUser { email } }")).toEqual(SESSION_ENDED);
+  });
+
+  test("with the reuse interval off, the second of two refreshes ends the session", async () => {
+    const strict = await startServer({ refreshTokenReuseSeconds: 0 });
+    try {
+      const { body: signIn } = await strict.post("/auth/login", { email: clinic.receptionist.email, password: FIXTURE_PASSWORD });
+      const first = await strict.post("/auth/refresh", { refreshToken: signIn.refreshToken });
+      expect(first.status).toBe(200);
+      expect((await strict.post("/auth/refresh", { refreshToken: signIn.refreshToken })).status).toBe(401);
+      expect((await strict.post("/auth/refresh", { refreshToken: first.body.refreshToken })).status).toBe(401);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  test("logout ends the access token at once: the next request is refused with CREDS", async () => {
+    const { body: signIn } = await login(clinic.doctor.email);
+    expect((await server.graphql(signIn.token, "{ currentUser { email } }")).status).toBe(200);
+    expect((await server.post("/auth/logout", { refreshToken: signIn.refreshToken })).status).toBe(204);
+    expect(await server.graphql(signIn.token, "{ currentUser { email } }")).toEqual(SESSION_ENDED);
+    // Another session of the same user is untouched.
+    const { body: other } = await login(clinic.doctor.email);
+    expect((await server.graphql(other.token, "{ currentUser { email } }")).body.data.currentUser.email).toBe(
+      clinic.doctor.email,
+    );
+  });
+
+  test("a token without a session id, or naming another user's session, is refused", async () => {
+    const { body: signIn } = await login(clinic.doctor.email);
+    const {
+      sid: _sid,
+      iat: _iat,
+      exp: _exp,
+      ...noSession
+    } = jwt.decode(signIn.token) as AccessClaims & { iat: number; exp: number };
+    const sign = (claims: object) => jwt.sign(claims, tokenSettings.secret, { expiresIn: 60 });
+    expect((await server.graphql(sign(noSession), "{ currentUser { email } }")).body.errors?.[0].extensions?.code).toBe("CREDS");
+    const receptionistSession = (jwt.decode((await login(clinic.receptionist.email)).body.token) as AccessClaims).sid;
+    expect(await server.graphql(sign({ ...noSession, sid: receptionistSession }), "{ currentUser { email } }")).toEqual(
+      SESSION_ENDED,
+    );
+  });
+
+  describe("refresh token in an httpOnly cookie", () => {
+    const cookieOf = (response: Response) => response.headers.getSetCookie().find((c) => c.startsWith("clinic_refresh_token="));
+    const signInWithCookie = async () => {
+      const response = await fetch(`${server.url}/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: clinic.receptionist.email, password: FIXTURE_PASSWORD, refreshTokenCookie: true }),
+      });
+      return { response, body: (await response.json()) as any, cookie: cookieOf(response) as string };
+    };
+    const withCookie = (path: string, cookie: string, headers: Record<string, string>) =>
+      fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: { cookie: cookie.split(";")[0], "content-type": "application/json", ...headers },
+        body: "{}",
+      });
+
+    test("sign-in sets a Secure, httpOnly, SameSite=Strict cookie on /auth and leaves the token out of the body", async () => {
+      const { response, body, cookie } = await signInWithCookie();
+      expect(response.status).toBe(200);
+      expect(body.refreshToken).toBeUndefined();
+      expect(body.token).toEqual(expect.any(String));
+      expect(cookie).toMatch(/^clinic_refresh_token=[0-9a-f]{64};/);
+      const attributes = cookie.split("; ").slice(1);
+      expect(attributes.filter((attribute) => !attribute.startsWith("Expires=")).sort()).toEqual(
+        ["HttpOnly", "Max-Age=2592000", "Path=/auth", "SameSite=Strict", "Secure"].sort(),
+      );
+    });
+
+    test("refresh with the cookie and the custom header (or an allowed Origin) works and rotates the cookie", async () => {
+      const { cookie } = await signInWithCookie();
+      const refreshed = await withCookie("/auth/refresh", cookie, { "x-requested-with": "fetch" });
+      expect(refreshed.status).toBe(200);
+      const next = cookieOf(refreshed) as string;
+      expect(next).not.toBe(cookie);
+      expect(((await refreshed.json()) as any).refreshToken).toBeUndefined();
+      const byOrigin = await withCookie("/auth/refresh", next, { origin: "http://localhost:5173" });
+      expect(byOrigin.status).toBe(200);
+    });
+
+    test("refresh or logout with the cookie but without the header, or from a foreign Origin, is refused", async () => {
+      const { cookie } = await signInWithCookie();
+      for (const headers of [{}, { origin: "https://evil.example" }, { origin: "null" }] as Record<string, string>[]) {
+        for (const path of ["/auth/refresh", "/auth/logout"]) {
+          const response = await withCookie(path, cookie, headers);
+          expect(response.status).toBe(401);
+          expect(((await response.json()) as any).error.code).toBe("CREDS");
+        }
+      }
+      // The session survived the forged requests.
+      expect((await withCookie("/auth/refresh", cookie, { "x-requested-with": "fetch" })).status).toBe(200);
+    });
+
+    test("logout with the cookie ends the session and clears the cookie", async () => {
+      const { cookie, body } = await signInWithCookie();
+      const response = await withCookie("/auth/logout", cookie, { "x-requested-with": "fetch" });
+      expect(response.status).toBe(204);
+      expect(cookieOf(response)).toMatch(/^clinic_refresh_token=;.*Expires=Thu, 01 Jan 1970/);
+      expect(await server.graphql(body.token, "{ currentUser { email } }")).toEqual(SESSION_ENDED);
+      expect((await withCookie("/auth/refresh", cookie, { "x-requested-with": "fetch" })).status).toBe(401);
+    });
+
+    test("a refresh token in the JSON body still works, and wins over a cookie", async () => {
+      const { body: signIn } = await login(clinic.receptionist.email);
+      const { cookie } = await signInWithCookie();
+      const response = await fetch(`${server.url}/auth/refresh`, {
+        method: "POST",
+        headers: { cookie: cookie.split(";")[0], "content-type": "application/json" },
+        body: JSON.stringify({ refreshToken: signIn.refreshToken }),
+      });
+      expect(response.status).toBe(200);
+      expect(cookieOf(response)).toBeUndefined();
+      expect(((await response.json()) as any).refreshToken).toMatch(/^[0-9a-f]{64}$/);
+    });
+  });
+});
+
 describe("a still-valid access token is refused by the database once it no longer describes the user", () => {
-  test("a deactivated user's token reads and writes nothing, and their sessions end", async () => {
+  test("a deactivated user's token is refused with CREDS, its claims read and write nothing, and their sessions end", async () => {
     const own = await signUpClinic();
     const { body } = await login(own.receptionist.email);
     const query = "{ currentUser { email } patients { totalCount } }";
@@ -77,12 +266,13 @@ describe("a still-valid access token is refused by the database once it no longe
     await asClaims(own.admin.claims, (c) =>
       c.query("update app_public.users set is_active = false where id = $1", [own.receptionist.userId]),
     );
-    expect((await server.graphql(body.token, query)).body.data).toEqual({ currentUser: null, patients: { totalCount: 0 } });
-    const write = await server.graphql(
-      body.token,
-      'mutation { createPatient(input: { patient: { fullName: "X" } }) { patient { rowId } } }',
-    );
-    expect(write.body.errors?.[0].extensions?.code).toBe("DNIED");
+    expect(await server.graphql(body.token, query)).toEqual(SESSION_ENDED);
+    // Below the API server, the policies refuse the same claims on their own.
+    const claims = jwt.decode(body.token) as AccessClaims;
+    expect(
+      await asClaims(claims, async (c) => (await c.query("select count(*)::int as n from app_public.patients")).rows[0].n),
+    ).toBe(0);
+    expect(await sqlStateOf(claims, (c) => c.query("insert into app_public.patients (full_name) values ('X')"))).toBe("42501");
     expect((await refresh(body.refreshToken)).status).toBe(401);
   });
 
@@ -95,13 +285,16 @@ describe("a still-valid access token is refused by the database once it no longe
     );
     const old = own.admin.token;
     await asOwner((c) => c.query("update app_public.users set user_role = 'receptionist' where id = $1", [own.admin.userId]));
-    const { body } = await server.graphql(old, "{ users { totalCount } currentTenant { name } }");
-    expect(body.data).toEqual({ users: { totalCount: 0 }, currentTenant: null });
-    const token = await server.graphql(
-      old,
-      `mutation { issueActivationToken(input: { userId: "${own.doctor.userId}" }) { result } }`,
+    expect(await server.graphql(old, "{ users { totalCount } currentTenant { name } }")).toEqual(SESSION_ENDED);
+    // The same claims straight in SQL: nothing to read, and no activation token.
+    const rows = await asClaims(
+      own.admin.claims,
+      async (c) => (await c.query("select count(*)::int as n from app_public.users")).rows,
     );
-    expect(token.body.errors?.[0].extensions?.code).toBe("DNIED");
+    expect(rows).toEqual([{ n: 0 }]);
+    expect(
+      await sqlStateOf(own.admin.claims, (c) => c.query("select app_public.issue_activation_token($1)", [own.doctor.userId])),
+    ).toBe("DNIED");
   });
 
   test("a doctor whose profile was deactivated or unlinked: the token sees nothing and the sessions end", async () => {
@@ -111,8 +304,15 @@ describe("a still-valid access token is refused by the database once it no longe
       await asClaims(own.admin.claims, (c) =>
         c.query(`update app_public.doctors set ${change} where id = $1`, [own.doctor.doctorId]),
       );
-      const { body } = await server.graphql(session.token, "{ appointments { totalCount } patients { totalCount } }");
-      expect(body.data).toEqual({ appointments: { totalCount: 0 }, patients: { totalCount: 0 } });
+      expect(await server.graphql(session.token, "{ appointments { totalCount } patients { totalCount } }")).toEqual(
+        SESSION_ENDED,
+      );
+      const claims = jwt.decode(session.token) as AccessClaims;
+      const counts = await asClaims(
+        claims,
+        async (c) => (await c.query("select count(*)::int as n from app_public.patients")).rows,
+      );
+      expect(counts).toEqual([{ n: 0 }]);
       expect((await refresh(session.refreshToken)).status).toBe(401);
     }
   });

@@ -22,8 +22,9 @@ const limited = {
   }) as RequestHandler,
 } as const;
 
-/** Limits every /auth request by client IP. */
-export const perIpLimit = (limits: AuthRateLimits) => rateLimit({ ...limited, windowMs: 60_000, limit: limits.perIpPerMinute });
+/** Limits every /auth request by client IP. CORS preflights (OPTIONS) never count: browsers send them on their own. */
+export const perIpLimit = (limits: AuthRateLimits) =>
+  rateLimit({ ...limited, windowMs: 60_000, limit: limits.perIpPerMinute, skip: (req) => req.method === "OPTIONS" });
 
 /** Limits failed logins by the e-mail in the (already parsed) body, whatever the IP. */
 export const perAccountLimit = (limits: AuthRateLimits) =>

@@ -2,11 +2,16 @@
  * The REST side of authentication: POST /auth/register-clinic, /auth/login, /auth/set-password,
  * /auth/refresh and /auth/logout. Sign-ins answer `{token, expiresIn, refreshToken, user, tenant}`;
  * errors `{error: {code, message}}`. The rules (trial plan, unique e-mail, one-time tokens,
- * refresh-token rotation) are in SQL (migrations "accounts" and "sessions"); this module checks
- * input shapes, hashes passwords and mints access tokens.
+ * refresh-token rotation and its reuse interval, session revocation) are in SQL (migrations
+ * "accounts" and "sessions"); this module checks input shapes, hashes passwords, mints access
+ * tokens and, when a sign-in asks for it, keeps the refresh token in an httpOnly cookie.
  */
+import { randomUUID } from "node:crypto";
+import cookieParser from "cookie-parser";
 import express, { type Request, type Response, type NextFunction } from "express";
 import type { Pool, PoolClient } from "pg";
+import type { CorsOrigins } from "../config";
+import { CSRF_HEADER, isAllowedOrigin } from "../cors";
 import { ApiError, httpStatus, toPublicError } from "../errors";
 import { inTransactionWith } from "../db/transaction";
 import { pgSettingsFor } from "../graphile.config";
@@ -19,8 +24,13 @@ export interface AuthSettings {
   tokens: TokenSettings;
   /** Lifetime of a refresh token, in days (each refresh issues a new one with a new lifetime). */
   refreshTokenDays: number;
+  /** Seconds during which a just-rotated refresh token returns the same successor again; 0: never. */
+  refreshTokenReuseSeconds: number;
   rateLimits: AuthRateLimits;
 }
+
+/** The refresh-token cookie: httpOnly, sent only to /auth, never cross-site. */
+export const REFRESH_COOKIE = "clinic_refresh_token";
 
 /** What `app_private.session_for` returns. */
 interface Session {
@@ -42,18 +52,38 @@ function field(body: unknown, name: string, maxLength: number, optional = false)
 }
 const required = (body: unknown, name: string, maxLength: number) => field(body, name, maxLength) as string;
 
-/** The sign-in answer: a short-lived access token and, from SQL, the session's refresh token. */
-function answer(session: Session, refreshToken: string, tokens: TokenSettings) {
+/** A session as SQL hands it over: who, the refresh token, and the family (session) id. */
+interface Issued {
+  session: Session;
+  refreshToken: string;
+  sessionId: string;
+}
+
+/** The sign-in answer: a short-lived access token for the session and, from SQL, its refresh token. */
+function answer({ session, refreshToken, sessionId }: Issued, tokens: TokenSettings) {
   const token = signAccessToken(
     {
       sub: session.user.id,
       tenant_id: session.tenant.id,
       user_role: session.user.userRole,
+      sid: sessionId,
       ...(session.doctorId ? { doctor_id: session.doctorId } : {}),
     },
     tokens,
   );
   return { token, expiresIn: tokens.expiresInSeconds, refreshToken, user: session.user, tenant: session.tenant };
+}
+
+/**
+ * A cookie-mode request (the refresh token comes from the cookie) must come from script on an
+ * allowed page, not from a form another site submits: it carries the custom header, which no
+ * cross-origin page can add without passing CORS, or an `Origin` that is allowed or our own.
+ */
+function assertNotCrossSiteForgery(req: Request, origins: CorsOrigins) {
+  const origin = req.get("origin");
+  const ownOrigin = `${req.protocol}://${req.get("host")}`;
+  if (req.get(CSRF_HEADER) || (origin && (origin === ownOrigin || isAllowedOrigin(origins, origin)))) return;
+  throw new ApiError("CREDS", `Send the ${CSRF_HEADER} header with cookie sessions.`);
 }
 
 /**
@@ -74,21 +104,53 @@ function sendError(error: unknown, _req: Request, res: Response, _next: NextFunc
 
 /**
  * The /auth router. `pool` connects as clinic_authenticator. Bodies are JSON of at most 10 kB.
- * Unknown body fields (a tenant id, a plan, a role) are ignored.
+ * Unknown body fields (a tenant id, a plan, a role) are ignored. A cookie-mode request from one
+ * of `corsOrigins` passes the CSRF check by its `Origin`.
  */
-export function authRouter(pool: Pool, settings: AuthSettings): express.Router {
+export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: CorsOrigins): express.Router {
   const { tokens } = settings;
   const router = express.Router();
   router.use(perIpLimit(settings.rateLimits));
   router.use(express.json({ limit: "10kb" }));
+  router.use(cookieParser());
   const anonymously = <T>(work: (client: PoolClient) => Promise<T>) => inTransactionWith(pool, pgSettingsFor(undefined), work);
-  const newRefreshToken = async (client: PoolClient, userId: string) =>
-    (
-      await client.query<{ token: string }>("select app_private.create_refresh_token($1, make_interval(days => $2)) as token", [
-        userId,
-        settings.refreshTokenDays,
-      ])
-    ).rows[0].token;
+  /** A new session (refresh-token family) for a user who just proved who they are. */
+  const newSession = async (client: PoolClient, session: Session): Promise<Issued> => {
+    const sessionId = randomUUID();
+    const { rows } = await client.query<{ token: string }>(
+      "select app_private.create_refresh_token($1, make_interval(days => $2), $3) as token",
+      [session.user.id, settings.refreshTokenDays, sessionId],
+    );
+    return { session, refreshToken: rows[0].token, sessionId };
+  };
+  const cookieOptions = {
+    httpOnly: true,
+    secure: true,
+    sameSite: "strict",
+    path: "/auth",
+  } as const;
+  /**
+   * Answers a sign-in or refresh. With `cookie`, the refresh token goes into the httpOnly cookie
+   * and is left out of the body, so the page's script never holds it.
+   */
+  const sendSession = (res: Response, issued: Issued, cookie: boolean, status = 200) => {
+    const body = answer(issued, tokens);
+    if (!cookie) return res.status(status).json(body);
+    res.cookie(REFRESH_COOKIE, issued.refreshToken, { ...cookieOptions, maxAge: settings.refreshTokenDays * 86_400_000 });
+    const { refreshToken: _kept, ...withoutRefreshToken } = body;
+    return res.status(status).json(withoutRefreshToken);
+  };
+  /** Sign-ins opt in to the cookie with `{"refreshTokenCookie": true}`. */
+  const wantsCookie = (req: Request) => req.body?.refreshTokenCookie === true;
+  /** The refresh token of a refresh or logout: from the body, or else (checked for CSRF) from the cookie. */
+  const presentedRefreshToken = (req: Request): { refreshToken: string; cookie: boolean } => {
+    const fromBody = field(req.body, "refreshToken", 200, true);
+    if (fromBody !== undefined) return { refreshToken: fromBody, cookie: false };
+    const fromCookie: unknown = req.cookies?.[REFRESH_COOKIE];
+    if (typeof fromCookie !== "string" || fromCookie === "") throw new ApiError("INVAL", "refreshToken is required.");
+    assertNotCrossSiteForgery(req, corsOrigins);
+    return { refreshToken: fromCookie, cookie: true };
+  };
 
   router.post("/register-clinic", async (req, res) => {
     const clinicName = required(req.body, "clinicName", 200);
@@ -98,14 +160,14 @@ export function authRouter(pool: Pool, settings: AuthSettings): express.Router {
     const timeZone = field(req.body, "timeZone", 100, true);
     assertAcceptablePassword(password);
     const passwordHash = await hashPassword(password);
-    const body = await anonymously(async (client) => {
+    const issued = await anonymously(async (client) => {
       const { rows } = await client.query<{ session: Session }>(
         "select app_private.register_clinic($1, $2, $3, $4, coalesce($5, 'UTC')) as session",
         [clinicName, fullName, email, passwordHash, timeZone ?? null],
       );
-      return answer(rows[0].session, await newRefreshToken(client, rows[0].session.user.id), tokens);
+      return newSession(client, rows[0].session);
     });
-    res.status(201).json(body);
+    sendSession(res, issued, wantsCookie(req), 201);
   });
 
   router.post("/login", perAccountLimit(settings.rateLimits), async (req, res) => {
@@ -121,8 +183,7 @@ export function authRouter(pool: Pool, settings: AuthSettings): express.Router {
     // Same answer, same work, for an unknown e-mail, a wrong password and a deactivated user.
     const matches = await verifyPassword(candidate?.password_hash, password);
     if (!matches || !candidate.is_active) throw new ApiError("CREDS", "The e-mail or password is wrong.");
-    const refreshToken = await anonymously((client) => newRefreshToken(client, candidate.session.user.id));
-    res.json(answer(candidate.session, refreshToken, tokens));
+    sendSession(res, await anonymously((client) => newSession(client, candidate.session)), wantsCookie(req));
   });
 
   router.post("/set-password", async (req, res) => {
@@ -130,34 +191,41 @@ export function authRouter(pool: Pool, settings: AuthSettings): express.Router {
     const password = required(req.body, "password", 10_000);
     assertAcceptablePassword(password);
     const passwordHash = await hashPassword(password);
-    const body = await anonymously(async (client) => {
+    const issued = await anonymously(async (client) => {
       const { rows } = await client.query<{ session: Session }>("select app_private.set_password_with_token($1, $2) as session", [
         token,
         passwordHash,
       ]);
-      return answer(rows[0].session, await newRefreshToken(client, rows[0].session.user.id), tokens);
+      return newSession(client, rows[0].session);
     });
-    res.json(body);
+    sendSession(res, issued, wantsCookie(req));
   });
 
-  // Rotation: the refresh token is spent and its successor returned. A spent token presented
-  // again revokes the whole session (see app_private.rotate_refresh_token).
+  // Rotation: the refresh token is spent and its successor returned. The same token presented
+  // again within the reuse interval gets the same successor (another tab); after it, it revokes
+  // the whole session (see app_private.rotate_refresh_token).
   router.post("/refresh", async (req, res) => {
-    const refreshToken = required(req.body, "refreshToken", 200);
+    const { refreshToken, cookie } = presentedRefreshToken(req);
     const rotated = await anonymously(async (client) => {
-      const { rows } = await client.query<{ refresh_token: string; session: Session }>(
-        "select refresh_token, session from app_private.rotate_refresh_token($1, make_interval(days => $2))",
-        [refreshToken, settings.refreshTokenDays],
+      const { rows } = await client.query<{ refresh_token: string; family_id: string; session: Session }>(
+        `select refresh_token, family_id, session
+         from app_private.rotate_refresh_token($1, make_interval(days => $2), make_interval(secs => $3))`,
+        [refreshToken, settings.refreshTokenDays, settings.refreshTokenReuseSeconds],
       );
       return rows[0];
     });
-    if (!rotated) throw new ApiError("CREDS", "The session has ended; sign in again.");
-    res.json(answer(rotated.session, rotated.refresh_token, tokens));
+    if (!rotated) {
+      if (cookie) res.clearCookie(REFRESH_COOKIE, cookieOptions);
+      throw new ApiError("CREDS", "The session has ended; sign in again.");
+    }
+    sendSession(res, { session: rotated.session, refreshToken: rotated.refresh_token, sessionId: rotated.family_id }, cookie);
   });
 
+  // Ends the session: its refresh tokens and, through the `sid` claim, its access tokens.
   router.post("/logout", async (req, res) => {
-    const refreshToken = required(req.body, "refreshToken", 200);
+    const { refreshToken, cookie } = presentedRefreshToken(req);
     await anonymously((client) => client.query("select app_private.revoke_refresh_token($1)", [refreshToken]));
+    if (cookie) res.clearCookie(REFRESH_COOKIE, cookieOptions);
     res.status(204).end();
   });
 

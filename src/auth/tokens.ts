@@ -13,6 +13,8 @@ export interface AccessClaims {
   sub: string;
   tenant_id: string;
   user_role: UserRole;
+  /** The session (refresh-token family) the token belongs to: logout ends the token with it. */
+  sid: string;
   /** Only for users with a doctor profile. */
   doctor_id?: string;
 }
@@ -63,6 +65,8 @@ export function verifyAccessToken(token: string, settings: TokenSettings): Acces
     !uuid.test(payload.tenant_id) ||
     typeof payload.user_role !== "string" ||
     !roles.has(payload.user_role) ||
+    typeof payload.sid !== "string" ||
+    !uuid.test(payload.sid) ||
     (payload.doctor_id !== undefined && (typeof payload.doctor_id !== "string" || !uuid.test(payload.doctor_id)))
   ) {
     throw new ApiError("CREDS", "The access token is invalid or expired.");
@@ -71,6 +75,7 @@ export function verifyAccessToken(token: string, settings: TokenSettings): Acces
     sub: payload.sub,
     tenant_id: payload.tenant_id,
     user_role: payload.user_role as UserRole,
+    sid: payload.sid,
     ...(payload.doctor_id ? { doctor_id: payload.doctor_id as string } : {}),
   };
 }

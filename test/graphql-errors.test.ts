@@ -1,0 +1,62 @@
+/**
+ * Every GraphQL error carries `extensions.code`, so a front end can switch on codes alone;
+ * where introspection is off, errors suggest no field names ("Did you mean …?").
+ */
+import { errorCodes, signUpClinic, startServer, useServer, type Clinic, type TestServer } from "./helpers";
+
+const server = useServer();
+let clinic: Clinic;
+beforeAll(async () => {
+  clinic = await signUpClinic();
+});
+
+// Three values a row: with fewer, jest-each would pass the test a `done` callback in their place.
+const BROKEN: [string, string, Record<string, unknown>][] = [
+  ["a syntax error", "{ currentUser { email }", {}],
+  ["an empty document", "", {}],
+  ["an unknown field", "{ currentUser { emial } }", {}],
+  ["an unknown argument", "{ patients(frist: 1) { totalCount } }", {}],
+  ["a missing selection", "{ currentUser }", {}],
+  ["an undefined variable", "query { patients(first: $n) { totalCount } }", {}],
+  ["a variable of the wrong type", "query ($n: Int) { patients(first: $n) { totalCount } }", { n: "ten" }],
+  ["a required variable left out", "query ($id: UUID!) { patient(rowId: $id) { fullName } }", {}],
+  ["a malformed uuid variable", "query ($id: UUID!) { patient(rowId: $id) { fullName } }", { id: "nope" }],
+  ["two anonymous operations", "{ currentUser { email } } { currentTenant { name } }", {}],
+];
+
+test.each(BROKEN)("%s is answered with code INVAL", async (_name, query, variables) => {
+  const { status, body } = await server.graphql(clinic.admin.token, query, variables);
+  expect(status).toBe(400);
+  expect(body.errors?.length).toBeGreaterThan(0);
+  expect(errorCodes(body).every((code) => code === "INVAL")).toBe(true);
+});
+
+test("a limit rule's own code stays LIMIT next to INVAL", async () => {
+  const deep = `{ ${"currentTenant { users { nodes { tenant { ".repeat(3)} name ${"} } } }".repeat(3)} emial }`;
+  const { body } = await server.graphql(clinic.admin.token, deep);
+  expect(new Set(errorCodes(body))).toEqual(new Set(["LIMIT", "INVAL"]));
+});
+
+describe("field suggestions", () => {
+  let production: TestServer;
+  beforeAll(async () => {
+    production = await startServer({ production: true });
+  });
+  afterAll(() => production.close());
+
+  test("are given in development, where introspection shows the schema anyway", async () => {
+    const { body } = await server.graphql(clinic.admin.token, "{ currentUser { emial } }");
+    expect(body.errors?.[0].message).toMatch(/Did you mean "email"\?/);
+  });
+
+  test("are hidden in production, for types, fields and arguments", async () => {
+    for (const query of ["{ currentUser { emial } }", "{ patients(frist: 1) { totalCount } }", "{ patient { fullName } }"]) {
+      const { body } = await production.graphql(clinic.admin.token, query);
+      expect(body.errors?.length).toBeGreaterThan(0);
+      expect(JSON.stringify(body)).not.toMatch(/Did you mean/);
+      expect(errorCodes(body).every((code) => code === "INVAL")).toBe(true);
+    }
+    const { body } = await production.graphql(clinic.admin.token, "{ currentUser { emial } }");
+    expect(body.errors?.[0].message).toBe('Cannot query field "emial" on type "User".');
+  });
+});
