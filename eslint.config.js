@@ -4,7 +4,7 @@ const tseslint = require("typescript-eslint");
 
 module.exports = tseslint.config(
   // client/generated/ is graphql-codegen output (checked by tsc and test/client-operations.test.ts, not by style rules).
-  { ignores: ["node_modules/", ".data/", "scratch/", ".research/", "coverage/", "client/generated/"] },
+  { ignores: ["node_modules/", "dist/", ".data/", "scratch/", ".research/", "coverage/", "client/generated/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   // Express tells error handlers by their four parameters, used or not; `{ left: _out, ...kept }` drops a field.

@@ -127,6 +127,27 @@ function databaseConfig(env: NodeJS.ProcessEnv): DatabaseConfig {
 }
 
 /**
+ * What production cannot run without, reported all at once: the embedded database, generated
+ * secrets and the outbox folder are for development only.
+ */
+function assertProductionVariables(env: NodeJS.ProcessEnv) {
+  const missing = [
+    ["DATABASE_URL", "the clinic_owner login on your PostgreSQL (the embedded database is for development)"],
+    ["AUTH_DATABASE_URL", "the clinic_authenticator login on the same database"],
+    ["JWT_SECRET", "the HS256 secret for access tokens, at least 32 bytes"],
+    ["SMTP_URL", "the mail server; without it e-mails only go to the outbox folder"],
+  ].filter(([name]) => !env[name]);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      [
+        `NODE_ENV=production needs ${missing.map(([name]) => name).join(", ")}:`,
+        ...missing.map(([name, why]) => `  ${name}: ${why}`),
+      ].join("\n"),
+    );
+  }
+}
+
+/**
  * Reads and validates the configuration.
  * @throws ConfigError naming the variable that is missing or malformed.
  */
@@ -136,13 +157,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
     throw new ConfigError("JWT_SECRET must be at least 32 bytes (RFC 7518 §3.2: HS256 keys at least as long as the hash).");
   }
-  if (production && jwtSecret === undefined) {
-    throw new ConfigError("JWT_SECRET is required when NODE_ENV=production.");
-  }
   const smtpUrl = env.SMTP_URL || undefined;
-  if (production && smtpUrl === undefined) {
-    throw new ConfigError("SMTP_URL is required when NODE_ENV=production; without it e-mails only go to the outbox folder.");
-  }
+  if (production) assertProductionVariables(env);
   const port = integer(env, "PORT", 3000, 0, 65535);
   const dataDir = env.DATA_DIR || ".data";
   return {

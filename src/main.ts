@@ -3,8 +3,9 @@
  * run, then the API server and, unless RUN_WORKER=false, the background worker.
  * `npm run worker` (`--worker-only`): the same set-up, then only the worker.
  */
+import "./node-version";
 import { parseArgs } from "node:util";
-import { loadConfig, type Config } from "./config";
+import { ConfigError, loadConfig, type Config } from "./config";
 import { localSecrets, openDatabase } from "./db/database";
 import { DEMO_ADMIN, DEMO_DOCTOR, seedDemo } from "./db/demo";
 import { setUpDatabase } from "./db/setup";
@@ -82,6 +83,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
 }
 
 main().catch((error) => {
-  console.error(error);
+  // A configuration mistake is the operator's to fix: its message names what to set, no stack.
+  console.error(error instanceof ConfigError ? error.message : error);
   process.exit(1);
 });

@@ -9,11 +9,30 @@ test("development without variables uses the embedded database and defaults", ()
   expect(config).toMatchObject({ production: false, port: 3000, jwtSecret: undefined, jwtExpiresInSeconds: 900 });
 });
 
-test("production refuses to start without JWT_SECRET or SMTP_URL", () => {
-  const smtp = "smtp://mail.example:587";
-  expect(() => loadConfig({ NODE_ENV: "production", SMTP_URL: smtp })).toThrow(ConfigError);
-  expect(() => loadConfig({ NODE_ENV: "production", JWT_SECRET: secret })).toThrow(/SMTP_URL/);
-  expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: secret, SMTP_URL: smtp }).production).toBe(true);
+test("production refuses to start without its database, JWT_SECRET or SMTP_URL, naming every missing one at once", () => {
+  const complete = {
+    NODE_ENV: "production",
+    DATABASE_URL: "postgres://o@db/clinic",
+    AUTH_DATABASE_URL: "postgres://a@db/clinic",
+    JWT_SECRET: secret,
+    SMTP_URL: "smtp://mail.example:587",
+  };
+  expect(loadConfig(complete).production).toBe(true);
+  expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(
+    new ConfigError(
+      [
+        "NODE_ENV=production needs DATABASE_URL, AUTH_DATABASE_URL, JWT_SECRET, SMTP_URL:",
+        "  DATABASE_URL: the clinic_owner login on your PostgreSQL (the embedded database is for development)",
+        "  AUTH_DATABASE_URL: the clinic_authenticator login on the same database",
+        "  JWT_SECRET: the HS256 secret for access tokens, at least 32 bytes",
+        "  SMTP_URL: the mail server; without it e-mails only go to the outbox folder",
+      ].join("\n"),
+    ),
+  );
+  for (const name of ["DATABASE_URL", "AUTH_DATABASE_URL", "JWT_SECRET", "SMTP_URL"] as const) {
+    const { [name]: _left, ...without } = complete;
+    expect(() => loadConfig(without)).toThrow(new RegExp(`^NODE_ENV=production needs ${name}:`));
+  }
 });
 
 test("mail defaults to the outbox folder with links to the local server; the worker runs by default", () => {

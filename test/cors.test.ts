@@ -83,7 +83,13 @@ describe("CORS_ORIGINS", () => {
     ]) {
       expect(isAllowedOrigin(development, origin)).toBe(false);
     }
-    const production = loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), SMTP_URL: "smtp://localhost" });
+    const production = loadConfig({
+      NODE_ENV: "production",
+      DATABASE_URL: "postgres://o@db/clinic",
+      AUTH_DATABASE_URL: "postgres://a@db/clinic",
+      JWT_SECRET: "x".repeat(32),
+      SMTP_URL: "smtp://localhost",
+    });
     expect(production.corsOrigins).toEqual([]);
     expect(isAllowedOrigin(production.corsOrigins, "http://localhost:5173")).toBe(false);
   });
