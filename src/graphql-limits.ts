@@ -79,7 +79,13 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
             });
           }
           const { query, variableValues } = event.body as { query?: unknown; variableValues?: unknown };
-          if (typeof query !== "string") return;
+          if (typeof query !== "string") {
+            // grafserv's own refusal ("query must be a string") would carry no code.
+            throw new SafeError("Send the operation's text as `query`, or a trusted document's `documentId`.", {
+              statusCode: 400,
+              code: "INVAL",
+            });
+          }
           let largest = 0;
           try {
             largest = largestPage(query, (variableValues ?? {}) as Record<string, unknown>);

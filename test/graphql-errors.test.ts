@@ -31,6 +31,13 @@ test.each(BROKEN)("%s is answered with code INVAL", async (_name, query, variabl
   expect(errorCodes(body).every((code) => code === "INVAL")).toBe(true);
 });
 
+test("a body without a query is answered with code INVAL", async () => {
+  for (const body of [{}, { variables: {} }, { query: 42 }]) {
+    const answer = await server.post("/graphql", body, { authorization: `Bearer ${clinic.admin.token}` });
+    expect([answer.status, errorCodes(answer.body)]).toEqual([400, ["INVAL"]]);
+  }
+});
+
 test("a limit rule's own code stays LIMIT next to INVAL", async () => {
   const deep = `{ ${"currentTenant { users { nodes { tenant { ".repeat(3)} name ${"} } } }".repeat(3)} emial }`;
   const { body } = await server.graphql(clinic.admin.token, deep);

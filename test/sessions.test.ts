@@ -242,6 +242,13 @@ describe("browser sessions: tabs that refresh together, logout, and the refresh-
       expect((await withCookie("/auth/refresh", cookie, { "x-requested-with": "fetch" })).status).toBe(401);
     });
 
+    test("refresh or logout with neither a refresh token nor the cookie is signed out: 401 CREDS", async () => {
+      for (const path of ["/auth/refresh", "/auth/logout"]) {
+        const { status, body } = await server.post(path, {}, { "x-requested-with": "fetch" });
+        expect([status, body.error.code]).toEqual([401, "CREDS"]);
+      }
+    });
+
     test("a refresh token in the JSON body still works, and wins over a cookie", async () => {
       const { body: signIn } = await login(clinic.receptionist.email);
       const { cookie } = await signInWithCookie();

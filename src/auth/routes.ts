@@ -147,7 +147,10 @@ export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: Cors
     const fromBody = field(req.body, "refreshToken", 200, true);
     if (fromBody !== undefined) return { refreshToken: fromBody, cookie: false };
     const fromCookie: unknown = req.cookies?.[REFRESH_COOKIE];
-    if (typeof fromCookie !== "string" || fromCookie === "") throw new ApiError("INVAL", "refreshToken is required.");
+    // Neither: a cookie client whose cookie is gone (logged out, expired) is signed out, like any other.
+    if (typeof fromCookie !== "string" || fromCookie === "") {
+      throw new ApiError("CREDS", "No session: send refreshToken, or the session cookie; otherwise sign in.");
+    }
     assertNotCrossSiteForgery(req, corsOrigins);
     return { refreshToken: fromCookie, cookie: true };
   };
