@@ -44,6 +44,7 @@ const postgresCodes: Record<string, PublicError> = {
   "22007": { code: "INVAL", message: "A date or time has the wrong format." },
   "22008": { code: "INVAL", message: "A date or time is out of range." },
   "22001": { code: "INVAL", message: "A value is too long." },
+  "22021": { code: "INVAL", message: "A value contains a character that is not allowed." },
   "22003": { code: "INVAL", message: "A number is out of range." },
   "22023": { code: "INVAL", message: "A value is not valid." },
   "57014": { code: "LIMIT", message: "The request took too long and was stopped." },

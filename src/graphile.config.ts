@@ -14,7 +14,7 @@ import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
 import { notFoundError, toPublicError } from "./errors";
-import { graphqlErrorCodesPlugin, withCode } from "./graphql-errors";
+import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 
 declare global {
@@ -47,8 +47,18 @@ export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, 
   };
 }
 
-/** Errors the database raised on purpose keep a stable code; everything else is masked. */
-export function maskError(error: GraphQLError): GraphQLError {
+/**
+ * Errors the database raised on purpose keep a stable code; everything else is masked. With
+ * `hideSuggestions` (introspection off), GraphQL's request errors lose their "Did you mean …?".
+ */
+export function makeMaskError(hideSuggestions: boolean): (error: GraphQLError) => GraphQLError {
+  return (error) => {
+    const masked = maskError(error);
+    return hideSuggestions && masked.extensions?.code === "INVAL" && masked !== error ? withoutSuggestions([masked])[0] : masked;
+  };
+}
+
+function maskError(error: GraphQLError): GraphQLError {
   // grafast's execution timeout (GRAPHQL_EXECUTION_TIMEOUT_MS), a limit like the others.
   if (error.message.startsWith("Execution timeout exceeded")) {
     return new GraphQLError("The request took too long and was stopped.", {
@@ -149,7 +159,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       websockets: false,
-      maskError,
+      maskError: makeMaskError(!options.introspection),
     },
   };
 }

@@ -3,7 +3,8 @@
  * and validation errors get `INVAL` (a limit rule has already marked its own `LIMIT`). And, where
  * introspection is off, "Did you mean …?" suggestions are removed with graphql-armor's
  * block-field-suggestions: they would rebuild, a guess at a time, the schema introspection hides.
- * Execution errors get their codes in `maskError` (src/graphile.config.ts).
+ * Request errors found while executing (a variable's value) get both in `makeMaskError`
+ * (src/graphile.config.ts).
  */
 import { blockFieldSuggestionsPlugin } from "@escape.tech/graphql-armor-block-field-suggestions";
 import { GraphQLError } from "postgraphile/graphql";
@@ -23,11 +24,18 @@ export function withCode(error: GraphQLError, code = "INVAL"): GraphQLError {
 
 type OnValidateEnd = (end: { valid: boolean; result: readonly GraphQLError[]; setResult(errors: GraphQLError[]): void }) => void;
 
-/** graphql-armor's plugin, run as envelop runs it after a failed validation: it masks each suggestion. */
-function withoutSuggestions(errors: GraphQLError[]): GraphQLError[] {
+/** Suggestion wordings graphql-armor's pattern misses: enum values ("Did you mean the enum value …?") and unquoted lists. */
+const OTHER_SUGGESTIONS = /\s*Did you mean [^?]*\?/g;
+
+/**
+ * The errors without "Did you mean …?": graphql-armor's plugin, run as envelop runs it after a
+ * failed validation, then the wordings it misses. Works on copies (`withCode` makes them).
+ */
+export function withoutSuggestions(errors: GraphQLError[]): GraphQLError[] {
   const onValidate = blockFieldSuggestionsPlugin({ mask: "" }).onValidate as unknown as (start: object) => OnValidateEnd;
   let result = errors;
   onValidate({})({ valid: false, result: errors, setResult: (masked) => (result = masked) });
+  for (const error of result) error.message = error.message.replace(OTHER_SUGGESTIONS, "").trim();
   return result;
 }
 

@@ -66,4 +66,20 @@ describe("field suggestions", () => {
     const { body } = await production.graphql(clinic.admin.token, "{ currentUser { emial } }");
     expect(body.errors?.[0].message).toBe('Cannot query field "emial" on type "User".');
   });
+
+  test("are hidden in production for enum values and for variables' values, signed in or not", async () => {
+    const attempts: [string, Record<string, unknown>][] = [
+      ["{ patients(orderBy: FULL_NAM_ASC) { totalCount } }", {}],
+      ["query ($f: PatientFilter) { patients(filter: $f) { totalCount } }", { f: { birthDat: null, phon: null } }],
+      ["query ($o: [PatientOrderBy!]) { patients(orderBy: $o) { totalCount } }", { o: ["FULL_NAM_ASC"] }],
+    ];
+    for (const token of [clinic.admin.token, undefined]) {
+      for (const [query, variables] of attempts) {
+        const { body } = await production.graphql(token, query, variables);
+        expect(body.errors?.length).toBeGreaterThan(0);
+        expect(JSON.stringify(body)).not.toMatch(/Did you mean|FULL_NAME|birthDate|"phone"/);
+        expect(errorCodes(body).every((code) => code === "INVAL")).toBe(true);
+      }
+    }
+  });
 });

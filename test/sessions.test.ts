@@ -152,6 +152,44 @@ describe("browser sessions: tabs that refresh together, logout, and the refresh-
     }
   });
 
+  test("a logout racing a refresh of the same token still ends the session", async () => {
+    for (let trial = 0; trial < 20; trial++) {
+      const { body: signIn } = await login(clinic.receptionist.email);
+      const [refreshed, loggedOut] = await Promise.all([
+        refresh(signIn.refreshToken),
+        server.post("/auth/logout", { refreshToken: signIn.refreshToken }),
+      ]);
+      expect(loggedOut.status).toBe(204);
+      if (refreshed.status === 200) {
+        expect((await refresh(refreshed.body.refreshToken)).status).toBe(401);
+        expect(await server.graphql(refreshed.body.token, "{ currentUser { email } }")).toEqual(SESSION_ENDED);
+      }
+      expect(await server.graphql(signIn.token, "{ currentUser { email } }")).toEqual(SESSION_ENDED);
+    }
+  });
+
+  test("a replay after the interval ends the session even while a thief keeps rotating it", async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const { body: signIn } = await login(clinic.receptionist.email);
+      let latest = (await refresh(signIn.refreshToken)).body;
+      await pastReuseInterval(signIn.refreshToken);
+      let replayed = false;
+      const thief = (async () => {
+        while (!replayed) {
+          const next = await refresh(latest.refreshToken);
+          if (next.status !== 200) return;
+          latest = next.body;
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 20 * trial));
+      expect((await refresh(signIn.refreshToken)).status).toBe(401);
+      replayed = true;
+      await thief;
+      expect((await refresh(latest.refreshToken)).status).toBe(401);
+      expect(await server.graphql(latest.token, "{ currentUser { email } }")).toEqual(SESSION_ENDED);
+    }
+  });
+
   test("logout ends the access token at once: the next request is refused with CREDS", async () => {
     const { body: signIn } = await login(clinic.doctor.email);
     expect((await server.graphql(signIn.token, "{ currentUser { email } }")).status).toBe(200);
@@ -247,6 +285,28 @@ describe("browser sessions: tabs that refresh together, logout, and the refresh-
         const { status, body } = await server.post(path, {}, { "x-requested-with": "fetch" });
         expect([status, body.error.code]).toEqual([401, "CREDS"]);
       }
+    });
+
+    test("two session cookies (one planted by another page of the site) are refused, and neither is used", async () => {
+      const { cookie } = await signInWithCookie();
+      const planted = (await login(clinic.doctor.email)).body.refreshToken;
+      for (const order of [
+        [`clinic_refresh_token=${planted}`, cookie.split(";")[0]],
+        [cookie.split(";")[0], `clinic_refresh_token=${planted}`],
+      ]) {
+        const response = await fetch(`${server.url}/auth/refresh`, {
+          method: "POST",
+          headers: { cookie: order.join("; "), "content-type": "application/json", "x-requested-with": "fetch" },
+          body: "{}",
+        });
+        expect(response.status).toBe(401);
+      }
+      expect((await refresh(planted)).status).toBe(200);
+    });
+
+    test("a token with a NUL byte is refused as malformed input, not an internal error", async () => {
+      expect((await refresh("ab\u0000cd")).status).toBe(400);
+      expect((await server.post("/auth/logout", { refreshToken: "ab\u0000cd" })).body.error.code).toBe("INVAL");
     });
 
     test("a refresh token in the JSON body still works, and wins over a cookie", async () => {

@@ -146,6 +146,10 @@ export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: Cors
   const presentedRefreshToken = (req: Request): { refreshToken: string; cookie: boolean } => {
     const fromBody = field(req.body, "refreshToken", 200, true);
     if (fromBody !== undefined) return { refreshToken: fromBody, cookie: false };
+    // Two cookies of that name mean another page of the site planted one (a narrower path, a
+    // parent domain) to swap the session for its own: refuse rather than guess which is ours.
+    const sent = (req.headers.cookie ?? "").split(";").filter((pair) => pair.trim().startsWith(`${REFRESH_COOKIE}=`));
+    if (sent.length > 1) throw new ApiError("CREDS", "More than one session cookie was sent; sign in again.");
     const fromCookie: unknown = req.cookies?.[REFRESH_COOKIE];
     // Neither: a cookie client whose cookie is gone (logged out, expired) is signed out, like any other.
     if (typeof fromCookie !== "string" || fromCookie === "") {
