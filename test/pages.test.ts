@@ -38,8 +38,13 @@ test("the set-password page has no inline script and posts only to /auth", async
   ]);
 });
 
+test("the server's root, which the welcome e-mail links to, leads to the sign-in page", async () => {
+  const response = await fetch(`${withPages.url}/`, { redirect: "manual" });
+  expect([response.status, response.headers.get("location")]).toEqual([302, "/sign-in"]);
+});
+
 test("with APP_URL set the pages are not served: links go to the clinic's app", async () => {
-  for (const path of ["/set-password", "/sign-in", "/web/set-password.js"]) {
+  for (const path of ["/", "/set-password", "/sign-in", "/web/set-password.js"]) {
     expect((await fetch(withoutPages.url + path)).status).toBe(404);
   }
 });
