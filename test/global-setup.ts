@@ -39,7 +39,7 @@ export default async function globalSetup() {
   const name = `clinic_test_${process.pid}`;
   // Role passwords are fixed for tests: roles are cluster-wide and a shared server may have others connected.
   const urls = roleUrls(rootUrl, name, "clinic_owner_test_password", "clinic_authenticator_test_password");
-  await setUpDatabase(urls);
+  await setUpDatabase(urls, { currentMigration: process.env.TEST_INCLUDE_CURRENT_MIGRATION === "1" });
   globalThis.__testDatabase = { rootUrl, name, embedded, dir };
   process.env.TEST_OWNER_URL = urls.ownerUrl;
   process.env.TEST_AUTHENTICATOR_URL = urls.authenticatorUrl;

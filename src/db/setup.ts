@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
-import { migrate, reset, run, type Settings } from "graphile-migrate";
+import { migrate, reset, run, watch, type Settings } from "graphile-migrate";
 import { Logger, runMigrations as installJobQueue } from "graphile-worker";
 
 const root = path.resolve(__dirname, "../..");
@@ -61,8 +61,9 @@ async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
  * runs db/after-reset.sql), then installs or upgrades the `graphile_worker` schema (migrations'
  * triggers enqueue jobs there), runs pending migrations and loads db/global-medicines.sql.
  * Without a root URL the roles and database must already exist; only migrations and data run.
+ * `currentMigration` also applies the uncommitted migration in `migrations/current/` (for tests).
  */
-export async function setUpDatabase(urls: SetUpUrls): Promise<void> {
+export async function setUpDatabase(urls: SetUpUrls, options: { currentMigration?: boolean } = {}): Promise<void> {
   const settings = migrateSettings({ ...urls, rootUrl: urls.rootUrl ?? urls.ownerUrl });
   if (urls.rootUrl) {
     const rolesSql = readFileSync(path.join(root, "db/roles.sql"), "utf8");
@@ -72,6 +73,8 @@ export async function setUpDatabase(urls: SetUpUrls): Promise<void> {
   }
   await installJobQueue({ connectionString: urls.ownerUrl, logger: quietLogger });
   await migrate(settings);
+  // Tests of an uncommitted migration (TEST_INCLUDE_CURRENT_MIGRATION=1) apply migrations/current/ once.
+  if (options.currentMigration) await watch(settings, true);
   const client = new Client({ connectionString: urls.ownerUrl });
   await client.connect();
   try {
