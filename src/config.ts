@@ -10,7 +10,7 @@ import type { GraphqlLimits } from "./graphql-limits";
  * One environment variable. Adding a variable is adding one entry to VARIABLES (then reading it in
  * loadConfig through `integer`, `flag`, `text` or `optional`, and running `npm run docs:config`):
  * - `default`: the value used when the variable is unset or empty; loadConfig takes it from here
- *   and the README shows it. `integer` needs a number, `flag` a boolean, `text` a string.
+ *   and the README shows it. `integer` needs a number and a `range`, `flag` a boolean, `text` a string.
  * - `defaultText`: instead of `default`, when no single value is the default (the README's words,
  *   Markdown); such variables, and those with no default at all, are read with `optional`.
  * - `range`: whole numbers only, inclusive; loadConfig refuses others, naming the variable.

@@ -8,6 +8,7 @@ import path from "node:path";
 import { format, resolveConfig } from "prettier";
 import { VARIABLES, type Variable } from "../config";
 
+/** The README whose "Configuration" table is generated. */
 export const README = path.resolve(__dirname, "../../README.md");
 const BEGIN = "<!-- Generated from VARIABLES in src/config.ts by `npm run docs:config`; edit there. -->";
 const END = "<!-- End of the generated configuration table. -->";
