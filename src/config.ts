@@ -1,9 +1,161 @@
 /**
  * Configuration, read from the environment once, here, and validated; nothing else reads
- * `process.env`. Every variable is documented in the README ("Configuration").
+ * `process.env`. Every variable is an entry of VARIABLES, from which `npm run docs:config`
+ * writes the README's "Configuration" table (test/configuration-table.test.ts checks both).
  */
 import path from "node:path";
 import type { GraphqlLimits } from "./graphql-limits";
+
+/**
+ * One environment variable. Adding a variable is adding one entry to VARIABLES (then reading it in
+ * loadConfig through `integer`, `flag`, `text` or `optional`, and running `npm run docs:config`):
+ * - `default`: the value used when the variable is unset or empty; loadConfig takes it from here
+ *   and the README shows it. `integer` needs a number and a `range`, `flag` a boolean, `text` a string.
+ * - `defaultText`: instead of `default`, when no single value is the default (the README's words,
+ *   Markdown); such variables, and those with no default at all, are read with `optional`.
+ * - `range`: whole numbers only, inclusive; loadConfig refuses others, naming the variable.
+ * - `meaning`: one line of Markdown for the README.
+ * - `production`: `{ required: why }` makes NODE_ENV=production refuse to start without it (the
+ *   error names it and says why); `{ advice }` says what production should set (README only).
+ * - `readBy`: only for variables the app does not read: `tests` (the jest suite) or `dba`
+ *   (graphile-migrate's CLI in the DBA workflow, README "Changing the database"). loadConfig
+ *   cannot read these: its `env` only has the app's names.
+ */
+export interface Variable {
+  readonly default?: string | number | boolean;
+  readonly defaultText?: string;
+  readonly range?: readonly [min: number, max: number];
+  readonly meaning: string;
+  readonly production?: { readonly required: string } | { readonly advice: string };
+  readonly readBy?: "tests" | "dba";
+}
+
+/** Every environment variable the project reads, in the README's order. */
+export const VARIABLES = {
+  PORT: { default: 3000, range: [0, 65535], meaning: "HTTP port" },
+  NODE_ENV: {
+    meaning: "`production` turns off Ruru and introspection, and refuses to start without the variables required in production",
+  },
+  DATABASE_URL: {
+    defaultText: "embedded",
+    meaning: "`clinic_owner` on the app database (runs migrations)",
+    production: { required: "the clinic_owner login on your PostgreSQL (the embedded database is for development)" },
+  },
+  AUTH_DATABASE_URL: {
+    meaning: "`clinic_authenticator` on the app database; required with `DATABASE_URL`",
+    production: { required: "the clinic_authenticator login on the same database" },
+  },
+  ROOT_DATABASE_URL: {
+    meaning: "a superuser on the same server (any other database): creates roles and the database; without it they must exist",
+  },
+  EMBEDDED_PG_PORT: { default: 54329, range: [1024, 65535], meaning: "port of the embedded PostgreSQL" },
+  DATA_DIR: { default: ".data", meaning: "embedded database and generated development secrets" },
+  JWT_SECRET: {
+    defaultText: "generated in `DATA_DIR`",
+    meaning: "HS256 secret, at least 32 bytes",
+    production: { required: "the HS256 secret for access tokens, at least 32 bytes" },
+  },
+  JWT_EXPIRES_IN_SECONDS: { default: 900, range: [60, 86400], meaning: "access-token lifetime" },
+  REFRESH_TOKEN_DAYS: { default: 30, range: [1, 365], meaning: "refresh-token lifetime (each refresh starts a new one)" },
+  REFRESH_TOKEN_REUSE_SECONDS: {
+    default: 10,
+    range: [0, 300],
+    meaning: "a just-rotated refresh token returns the same successor this long (tabs); `0` turns it off",
+  },
+  CORS_ORIGINS: {
+    defaultText: "development: any `localhost` port",
+    meaning: "exact browser origins allowed on `/graphql` and `/auth`, comma-separated",
+    production: { advice: "the web app's origins; unset: no browser origin is allowed" },
+  },
+  JWT_ISSUER: { default: "clinic-platform", meaning: "token `iss`, pinned on verification" },
+  JWT_AUDIENCE: { default: "clinic-platform-api", meaning: "token `aud`, pinned on verification" },
+  AUTH_RATE_LIMIT_PER_IP: {
+    default: 30,
+    range: [1, 100_000],
+    meaning: "requests per client IP per minute on `/auth` (`RATEL` beyond); the IP depends on `TRUST_PROXY_HOPS`",
+  },
+  AUTH_FAILED_LOGINS_PER_ACCOUNT: { default: 10, range: [1, 100_000], meaning: "failed logins per e-mail per 15 minutes" },
+  TRUST_PROXY_HOPS: {
+    default: 0,
+    range: [0, 10],
+    meaning: "reverse proxies in front whose `X-Forwarded-For` gives the client IP (Express `trust proxy`)",
+    production: {
+      advice: "the number of proxies in front; `0` behind a proxy makes every user share one `/auth` limit",
+    },
+  },
+  GRAPHQL_MAX_BODY_BYTES: { default: 100_000, range: [1_000, 10_000_000], meaning: "largest `/graphql` request body, bytes" },
+  GRAPHQL_MAX_DEPTH: { default: 12, range: [2, 100], meaning: "deepest selection nesting" },
+  GRAPHQL_MAX_ALIASES: { default: 20, range: [0, 1_000], meaning: "most aliases in one document" },
+  GRAPHQL_MAX_COST: {
+    default: 10_000,
+    range: [10, 10_000_000],
+    meaning: "highest graphql-armor cost (objects 2, scalars 1, growing with depth)",
+  },
+  GRAPHQL_MAX_PAGE_SIZE: { default: 500, range: [1, 100_000], meaning: "largest `first` / `last` on a connection" },
+  GRAPHQL_STATEMENT_TIMEOUT_MS: {
+    default: 5_000,
+    range: [100, 600_000],
+    meaning: "PostgreSQL `statement_timeout` of each request's statements, milliseconds",
+  },
+  GRAPHQL_EXECUTION_TIMEOUT_MS: {
+    default: 10_000,
+    range: [100, 600_000],
+    meaning: "grafast's execution budget per request, milliseconds",
+  },
+  GRAPHQL_TRUSTED_DOCUMENTS_DIR: {
+    meaning: "only these documents run, asked for by id: `client/trusted-documents` ([Typed client](#typed-client))",
+  },
+  GRAPHQL_INTROSPECTION: {
+    default: false,
+    meaning: "`true`: introspection and Ruru in production too (always on in development)",
+  },
+  RUN_WORKER: { default: true, meaning: "`false`: `npm start` runs only the API server (run `npm run worker` elsewhere)" },
+  WORKER_CONCURRENCY: { default: 2, range: [1, 100], meaning: "jobs one worker runs at once" },
+  SMTP_URL: {
+    defaultText: "outbox",
+    meaning: "`smtp://user:pass@host:587` or `smtps://…:465`; unset: `.eml` files in `DATA_DIR/outbox/`",
+    production: { required: "the mail server; without it e-mails only go to the outbox folder" },
+  },
+  MAIL_FROM: {
+    default: "Clinic Platform <no-reply@localhost>",
+    meaning: "From of every e-mail; its domain also names Message-IDs",
+  },
+  APP_URL: {
+    defaultText: "`http://localhost:$PORT`",
+    meaning: "the web app that e-mail links open: sign-in, and `/set-password#token=…`; unset: this server serves both pages",
+  },
+  TEST_DATABASE_URL: {
+    defaultText: "embedded",
+    meaning: "a superuser URL; the suite creates and drops its own database there",
+    readBy: "tests",
+  },
+  TEST_INCLUDE_CURRENT_MIGRATION: {
+    meaning: "`1`: the suite's database also gets the uncommitted `migrations/current/`",
+    readBy: "tests",
+  },
+  UPDATE_SCHEMA: { meaning: "`1`: `test/schema.test.ts` rewrites `schema.graphql` instead of comparing", readBy: "tests" },
+  SHADOW_DATABASE_URL: {
+    meaning: "`clinic_owner` on a throwaway database where the migrations are replayed to check a commit",
+    readBy: "dba",
+  },
+  OWNER_PASSWORD: {
+    meaning: "`clinic_owner`'s password for `.gmrc`'s `:OWNER_PASSWORD` (`npm start` takes it from `DATABASE_URL`)",
+    readBy: "dba",
+  },
+  AUTHENTICATOR_PASSWORD: {
+    meaning: "`clinic_authenticator`'s password for `.gmrc`'s `:AUTHENTICATOR_PASSWORD` (`npm start`: from `AUTH_DATABASE_URL`)",
+    readBy: "dba",
+  },
+} as const satisfies Record<string, Variable>;
+
+type Table = typeof VARIABLES;
+/** The variables the app reads (no `readBy`). */
+type AppVariable = { [K in keyof Table]: Table[K] extends { readBy: string } ? never : K }[keyof Table];
+/** The app's variables whose entry fits `Shape`. */
+type Named<Shape> = { [K in AppVariable]: Table[K] extends Shape ? K : never }[AppVariable];
+
+/** What loadConfig reads: only the table's app variables, so reading any other name does not compile. */
+export type Environment = { readonly [K in AppVariable]?: string };
 
 /** Where the app's databases are. `embedded` means: start our own PostgreSQL under `dataDir`. */
 export type DatabaseConfig =
@@ -77,7 +229,9 @@ export interface MailConfig {
 /** A configuration variable is missing or malformed; the message names it. */
 export class ConfigError extends Error {}
 
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+function integer(env: Environment, name: Named<{ default: number; range: readonly [number, number] }>): number {
+  const { default: fallback, range } = VARIABLES[name];
+  const [min, max] = range;
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
@@ -87,14 +241,23 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
-function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+function flag(env: Environment, name: Named<{ default: boolean }>): boolean {
   const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
+  if (raw === undefined || raw === "") return VARIABLES[name].default;
   if (raw !== "true" && raw !== "false") throw new ConfigError(`${name} must be true or false, got "${raw}".`);
   return raw === "true";
 }
 
-function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): CorsOrigins {
+function text(env: Environment, name: Named<{ default: string }>): string {
+  return env[name] || VARIABLES[name].default;
+}
+
+/** A variable without a single default value: undefined when unset or empty. */
+function optional(env: Environment, name: Exclude<AppVariable, Named<{ default: unknown }>>): string | undefined {
+  return env[name] || undefined;
+}
+
+function corsOrigins(env: Environment, production: boolean): CorsOrigins {
   const raw = env.CORS_ORIGINS;
   if (raw === undefined || raw.trim() === "") return production ? [] : "any-localhost-port";
   const origins = raw.split(",").map((origin) => origin.trim());
@@ -114,29 +277,28 @@ function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): CorsOrigins {
   return origins;
 }
 
-function databaseConfig(env: NodeJS.ProcessEnv): DatabaseConfig {
-  const ownerUrl = env.DATABASE_URL;
+function databaseConfig(env: Environment): DatabaseConfig {
+  const ownerUrl = optional(env, "DATABASE_URL");
   if (!ownerUrl) {
-    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT", 54329, 1024, 65535) };
+    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT") };
   }
-  const authenticatorUrl = env.AUTH_DATABASE_URL;
+  const authenticatorUrl = optional(env, "AUTH_DATABASE_URL");
   if (!authenticatorUrl) {
     throw new ConfigError("AUTH_DATABASE_URL (the clinic_authenticator login) is required with DATABASE_URL.");
   }
-  return { kind: "external", ownerUrl, authenticatorUrl, rootUrl: env.ROOT_DATABASE_URL || undefined };
+  return { kind: "external", ownerUrl, authenticatorUrl, rootUrl: optional(env, "ROOT_DATABASE_URL") };
 }
 
 /**
- * What production cannot run without, reported all at once: the embedded database, generated
- * secrets and the outbox folder are for development only.
+ * What production cannot run without (the table's `production: { required }`), reported all at
+ * once: the embedded database, generated secrets and the outbox folder are for development only.
  */
-function assertProductionVariables(env: NodeJS.ProcessEnv) {
-  const missing = [
-    ["DATABASE_URL", "the clinic_owner login on your PostgreSQL (the embedded database is for development)"],
-    ["AUTH_DATABASE_URL", "the clinic_authenticator login on the same database"],
-    ["JWT_SECRET", "the HS256 secret for access tokens, at least 32 bytes"],
-    ["SMTP_URL", "the mail server; without it e-mails only go to the outbox folder"],
-  ].filter(([name]) => !env[name]);
+function assertProductionVariables(env: Environment) {
+  const missing = Object.entries(VARIABLES)
+    .flatMap(([name, variable]: [string, Variable]) =>
+      variable.production && "required" in variable.production ? [[name, variable.production.required]] : [],
+    )
+    .filter(([name]) => !env[name as AppVariable]);
   if (missing.length > 0) {
     throw new ConfigError(
       [
@@ -151,50 +313,50 @@ function assertProductionVariables(env: NodeJS.ProcessEnv) {
  * Reads and validates the configuration.
  * @throws ConfigError naming the variable that is missing or malformed.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: Environment = process.env): Config {
   const production = env.NODE_ENV === "production";
-  const jwtSecret = env.JWT_SECRET || undefined;
+  const jwtSecret = optional(env, "JWT_SECRET");
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
     throw new ConfigError("JWT_SECRET must be at least 32 bytes (RFC 7518 §3.2: HS256 keys at least as long as the hash).");
   }
-  const smtpUrl = env.SMTP_URL || undefined;
+  const smtpUrl = optional(env, "SMTP_URL");
   if (production) assertProductionVariables(env);
-  const port = integer(env, "PORT", 3000, 0, 65535);
-  const dataDir = env.DATA_DIR || ".data";
+  const port = integer(env, "PORT");
+  const dataDir = text(env, "DATA_DIR");
   return {
     production,
     port,
     dataDir,
     database: databaseConfig(env),
     jwtSecret,
-    jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS", 900, 60, 86400),
-    refreshTokenDays: integer(env, "REFRESH_TOKEN_DAYS", 30, 1, 365),
-    refreshTokenReuseSeconds: integer(env, "REFRESH_TOKEN_REUSE_SECONDS", 10, 0, 300),
+    jwtExpiresInSeconds: integer(env, "JWT_EXPIRES_IN_SECONDS"),
+    refreshTokenDays: integer(env, "REFRESH_TOKEN_DAYS"),
+    refreshTokenReuseSeconds: integer(env, "REFRESH_TOKEN_REUSE_SECONDS"),
     corsOrigins: corsOrigins(env, production),
-    servePages: !env.APP_URL,
-    authRateLimitPerIp: integer(env, "AUTH_RATE_LIMIT_PER_IP", 30, 1, 100_000),
-    authFailedLoginsPerAccount: integer(env, "AUTH_FAILED_LOGINS_PER_ACCOUNT", 10, 1, 100_000),
-    trustProxyHops: integer(env, "TRUST_PROXY_HOPS", 0, 0, 10),
+    servePages: !optional(env, "APP_URL"),
+    authRateLimitPerIp: integer(env, "AUTH_RATE_LIMIT_PER_IP"),
+    authFailedLoginsPerAccount: integer(env, "AUTH_FAILED_LOGINS_PER_ACCOUNT"),
+    trustProxyHops: integer(env, "TRUST_PROXY_HOPS"),
     graphqlLimits: {
-      maxBodyBytes: integer(env, "GRAPHQL_MAX_BODY_BYTES", 100_000, 1_000, 10_000_000),
-      maxDepth: integer(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
-      maxAliases: integer(env, "GRAPHQL_MAX_ALIASES", 20, 0, 1_000),
-      maxCost: integer(env, "GRAPHQL_MAX_COST", 10_000, 10, 10_000_000),
-      maxPageSize: integer(env, "GRAPHQL_MAX_PAGE_SIZE", 500, 1, 100_000),
-      statementTimeoutMs: integer(env, "GRAPHQL_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
-      executionTimeoutMs: integer(env, "GRAPHQL_EXECUTION_TIMEOUT_MS", 10_000, 100, 600_000),
-      trustedDocumentsDir: env.GRAPHQL_TRUSTED_DOCUMENTS_DIR || undefined,
+      maxBodyBytes: integer(env, "GRAPHQL_MAX_BODY_BYTES"),
+      maxDepth: integer(env, "GRAPHQL_MAX_DEPTH"),
+      maxAliases: integer(env, "GRAPHQL_MAX_ALIASES"),
+      maxCost: integer(env, "GRAPHQL_MAX_COST"),
+      maxPageSize: integer(env, "GRAPHQL_MAX_PAGE_SIZE"),
+      statementTimeoutMs: integer(env, "GRAPHQL_STATEMENT_TIMEOUT_MS"),
+      executionTimeoutMs: integer(env, "GRAPHQL_EXECUTION_TIMEOUT_MS"),
+      trustedDocumentsDir: optional(env, "GRAPHQL_TRUSTED_DOCUMENTS_DIR"),
     },
-    graphqlIntrospection: !production || flag(env, "GRAPHQL_INTROSPECTION", false),
-    jwtIssuer: env.JWT_ISSUER || "clinic-platform",
-    jwtAudience: env.JWT_AUDIENCE || "clinic-platform-api",
-    runWorker: flag(env, "RUN_WORKER", true),
-    workerConcurrency: integer(env, "WORKER_CONCURRENCY", 2, 1, 100),
+    graphqlIntrospection: !production || flag(env, "GRAPHQL_INTROSPECTION"),
+    jwtIssuer: text(env, "JWT_ISSUER"),
+    jwtAudience: text(env, "JWT_AUDIENCE"),
+    runWorker: flag(env, "RUN_WORKER"),
+    workerConcurrency: integer(env, "WORKER_CONCURRENCY"),
     mail: {
       smtpUrl,
       outbox: path.join(dataDir, "outbox"),
-      from: env.MAIL_FROM || "Clinic Platform <no-reply@localhost>",
-      appUrl: (env.APP_URL || `http://localhost:${port}`).replace(/\/+$/, ""),
+      from: text(env, "MAIL_FROM"),
+      appUrl: (optional(env, "APP_URL") ?? `http://localhost:${port}`).replace(/\/+$/, ""),
     },
   };
 }

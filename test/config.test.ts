@@ -1,5 +1,5 @@
 /** Configuration is read once and refuses what would be unsafe or ambiguous. */
-import { ConfigError, loadConfig } from "../src/config";
+import { ConfigError, loadConfig, VARIABLES, type Variable } from "../src/config";
 
 const secret = "0123456789abcdef0123456789abcdef";
 
@@ -73,4 +73,24 @@ test.each([
   ["WORKER_CONCURRENCY", "0"],
 ])("%s=%s is refused with a message naming the variable", (name, value) => {
   expect(() => loadConfig({ [name]: value })).toThrow(name);
+});
+
+const ranged = Object.entries(VARIABLES).flatMap(([name, variable]: [string, Variable]) =>
+  variable.range ? [[name, ...variable.range] as const] : [],
+);
+
+test.each(ranged)("%s accepts %d to %d, the range in the table, and refuses a number outside it", (name, min, max) => {
+  expect(() => loadConfig({ [name]: String(min) })).not.toThrow();
+  expect(() => loadConfig({ [name]: String(max) })).not.toThrow();
+  expect(() => loadConfig({ [name]: String(min - 1) })).toThrow(`${name} must be a whole number from ${min} to ${max}`);
+  expect(() => loadConfig({ [name]: String(max + 1) })).toThrow(`${name} must be a whole number from ${min} to ${max}`);
+});
+
+test("an unset or empty variable takes the table's default", () => {
+  expect(loadConfig({ PORT: "", JWT_ISSUER: "", RUN_WORKER: "" })).toMatchObject({
+    port: VARIABLES.PORT.default,
+    jwtIssuer: VARIABLES.JWT_ISSUER.default,
+    runWorker: VARIABLES.RUN_WORKER.default,
+  });
+  expect(loadConfig({}).trustProxyHops).toBe(VARIABLES.TRUST_PROXY_HOPS.default);
 });
