@@ -43,6 +43,8 @@ export interface Config {
   /** Failed logins per e-mail per 15 minutes. */
   authFailedLoginsPerAccount: number;
   graphqlLimits: GraphqlLimits;
+  /** /graphql requests per user (signed out: per client IP) per minute, across all instances. */
+  graphqlRequestsPerMinute: number;
   /** Introspection and Ruru in production (always on in development). */
   graphqlIntrospection: boolean;
   /** Reverse proxies in front of the server whose X-Forwarded-For is trusted for the client IP (Express `trust proxy`). */
@@ -185,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       executionTimeoutMs: integer(env, "GRAPHQL_EXECUTION_TIMEOUT_MS", 10_000, 100, 600_000),
       trustedDocumentsDir: env.GRAPHQL_TRUSTED_DOCUMENTS_DIR || undefined,
     },
+    graphqlRequestsPerMinute: integer(env, "GRAPHQL_RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
     graphqlIntrospection: !production || flag(env, "GRAPHQL_INTROSPECTION", false),
     jwtIssuer: env.JWT_ISSUER || "clinic-platform",
     jwtAudience: env.JWT_AUDIENCE || "clinic-platform-api",
