@@ -75,6 +75,11 @@ export const VARIABLES = {
     meaning: "requests per client IP per minute on `/auth` (`RATEL` beyond); the IP depends on `TRUST_PROXY_HOPS`",
   },
   AUTH_FAILED_LOGINS_PER_ACCOUNT: { default: 10, range: [1, 100_000], meaning: "failed logins per e-mail per 15 minutes" },
+  GRAPHQL_RATE_LIMIT_PER_MINUTE: {
+    default: 600,
+    range: [1, 1_000_000],
+    meaning: "`/graphql` requests per user (signed out: per client IP) per minute, shared by every instance (`RATEL` beyond)",
+  },
   TRUST_PROXY_HOPS: {
     default: 0,
     range: [0, 10],
@@ -195,6 +200,8 @@ export interface Config {
   /** Failed logins per e-mail per 15 minutes. */
   authFailedLoginsPerAccount: number;
   graphqlLimits: GraphqlLimits;
+  /** /graphql requests per user (signed out: per client IP) per minute, across all instances. */
+  graphqlRequestsPerMinute: number;
   /** Introspection and Ruru in production (always on in development). */
   graphqlIntrospection: boolean;
   /** Reverse proxies in front of the server whose X-Forwarded-For is trusted for the client IP (Express `trust proxy`). */
@@ -347,6 +354,7 @@ export function loadConfig(env: Environment = process.env): Config {
       executionTimeoutMs: integer(env, "GRAPHQL_EXECUTION_TIMEOUT_MS"),
       trustedDocumentsDir: optional(env, "GRAPHQL_TRUSTED_DOCUMENTS_DIR"),
     },
+    graphqlRequestsPerMinute: integer(env, "GRAPHQL_RATE_LIMIT_PER_MINUTE"),
     graphqlIntrospection: !production || flag(env, "GRAPHQL_INTROSPECTION"),
     jwtIssuer: text(env, "JWT_ISSUER"),
     jwtAudience: text(env, "JWT_AUDIENCE"),

@@ -57,6 +57,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
     production: config.production,
     introspection: config.graphqlIntrospection,
     graphqlLimits: config.graphqlLimits,
+    graphqlRequestsPerMinute: config.graphqlRequestsPerMinute,
     trustProxyHops: config.trustProxyHops,
     corsOrigins: config.corsOrigins,
     servePages: config.servePages,

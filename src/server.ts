@@ -1,7 +1,8 @@
 /**
  * The Express app, in middleware order: health check, CORS for /auth and /graphql, /auth routes,
- * bearer-token check, then PostGraphile at /graphql (and Ruru at /graphiql outside production),
- * and, without APP_URL, the sign-in and set-password pages the e-mails link to.
+ * bearer-token check, the per-user request budget, then PostGraphile at /graphql (and Ruru at
+ * /graphiql outside production), and, without APP_URL, the sign-in and set-password pages the
+ * e-mails link to.
  */
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createServer, type Server } from "node:http";
@@ -16,6 +17,7 @@ import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset } from "./graphile.config";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
+import { DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE, graphqlRateLimit } from "./graphql-rate-limit";
 
 export interface AppOptions {
   authenticatorUrl: string;
@@ -27,6 +29,8 @@ export interface AppOptions {
   auth: AuthSettings;
   /** GraphQL request limits; the defaults when left out. */
   graphqlLimits?: GraphqlLimits;
+  /** Each user's (signed out: each IP's) budget of /graphql requests per minute, shared by all instances; 600 when left out. */
+  graphqlRequestsPerMinute?: number;
   /** Browser origins allowed to call the API (CORS); none when left out. */
   corsOrigins?: CorsOrigins;
   /** Serve /sign-in and /set-password (when no APP_URL names the clinic's own web app). */
@@ -93,7 +97,13 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   app.use("/auth", authRouter(pool, options.auth, corsOrigins));
   if (options.servePages) app.use(pagesRouter());
   const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
-  app.use("/graphql", bearerToken(options.auth.tokens, pool), ...graphqlRequestGuard(limits));
+  const requestsPerMinute = options.graphqlRequestsPerMinute ?? DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE;
+  app.use(
+    "/graphql",
+    bearerToken(options.auth.tokens, pool),
+    graphqlRateLimit(requestsPerMinute, pool),
+    ...graphqlRequestGuard(limits),
+  );
 
   const introspection = options.introspection ?? !options.production;
   const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits }));

@@ -226,6 +226,8 @@ export interface ServerOptions {
   production?: boolean;
   graphqlLimits?: GraphqlLimits;
   rateLimits?: AuthRateLimits;
+  /** /graphql requests per user (or IP) per minute; high enough that only the rate-limit tests meet it when left out. */
+  graphqlRequestsPerMinute?: number;
   trustProxyHops?: number;
   corsOrigins?: CorsOrigins;
   servePages?: boolean;
@@ -238,6 +240,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     authenticatorUrl: authenticatorUrl(),
     production: options.production ?? false,
     graphqlLimits: options.graphqlLimits,
+    graphqlRequestsPerMinute: options.graphqlRequestsPerMinute ?? 100_000,
     trustProxyHops: options.trustProxyHops,
     corsOrigins: options.corsOrigins,
     servePages: options.servePages,

@@ -1,11 +1,13 @@
 /**
- * Rate limits on /auth (express-rate-limit, in-memory: per process, so several API instances
- * each count on their own). Per client IP on every route; per account (the e-mail in the body)
- * on login, counting only failed attempts, so guessing one account's password from many IPs is
- * slowed as well. Over the limit: 429 RATEL with `Retry-After` (seconds).
+ * Rate limits on /auth (express-rate-limit, counted in the database: src/rate-limit-store.ts, so
+ * several API instances share one budget). Per client IP on every route; per account (the e-mail
+ * in the body) on login, counting only failed attempts, so guessing one account's password from
+ * many IPs is slowed as well. Over the limit: 429 RATEL with `Retry-After` (seconds).
  */
 import type { RequestHandler } from "express";
 import { rateLimit } from "express-rate-limit";
+import type { Pool } from "pg";
+import { hashedKey, SharedRateLimitStore } from "../rate-limit-store";
 
 export interface AuthRateLimits {
   /** Requests per client IP per minute, on every /auth route. */
@@ -22,19 +24,31 @@ const limited = {
   }) as RequestHandler,
 } as const;
 
-/** Limits every /auth request by client IP. CORS preflights (OPTIONS) never count: browsers send them on their own. */
-export const perIpLimit = (limits: AuthRateLimits) =>
-  rateLimit({ ...limited, windowMs: 60_000, limit: limits.perIpPerMinute, skip: (req) => req.method === "OPTIONS" });
-
-/** Limits failed logins by the e-mail in the (already parsed) body, whatever the IP. */
-export const perAccountLimit = (limits: AuthRateLimits) =>
+/**
+ * Limits every /auth request by client IP. CORS preflights (OPTIONS) never count: browsers send
+ * them on their own. `pool` connects as clinic_authenticator (it holds the counters' grants).
+ */
+export const perIpLimit = (limits: AuthRateLimits, pool: Pool) =>
   rateLimit({
     ...limited,
+    store: new SharedRateLimitStore(pool, "auth-ip"),
+    windowMs: 60_000,
+    limit: limits.perIpPerMinute,
+    skip: (req) => req.method === "OPTIONS",
+  });
+
+/** Limits failed logins by the e-mail in the (already parsed) body, whatever the IP; the e-mail is kept hashed. */
+export const perAccountLimit = (limits: AuthRateLimits, pool: Pool) =>
+  rateLimit({
+    ...limited,
+    store: new SharedRateLimitStore(pool, "auth-login"),
     windowMs: 15 * 60_000,
     limit: limits.failedLoginsPerAccount,
     skipSuccessfulRequests: true,
     keyGenerator: (req) =>
-      `account:${String(req.body?.email ?? "")
-        .trim()
-        .toLowerCase()}`,
+      `account:${hashedKey(
+        String(req.body?.email ?? "")
+          .trim()
+          .toLowerCase(),
+      )}`,
   });

@@ -110,7 +110,7 @@ function sendError(error: unknown, _req: Request, res: Response, _next: NextFunc
 export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: CorsOrigins): express.Router {
   const { tokens } = settings;
   const router = express.Router();
-  router.use(perIpLimit(settings.rateLimits));
+  router.use(perIpLimit(settings.rateLimits, pool));
   router.use(express.json({ limit: "10kb" }));
   router.use(cookieParser());
   const anonymously = <T>(work: (client: PoolClient) => Promise<T>) => inTransactionWith(pool, pgSettingsFor(undefined), work);
@@ -177,7 +177,7 @@ export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: Cors
     sendSession(res, issued, wantsCookie(req), 201);
   });
 
-  router.post("/login", perAccountLimit(settings.rateLimits), async (req, res) => {
+  router.post("/login", perAccountLimit(settings.rateLimits, pool), async (req, res) => {
     const email = required(req.body, "email", 254);
     const password = required(req.body, "password", 10_000);
     const candidate = await anonymously(async (client) => {

@@ -25,6 +25,8 @@ export interface LintScope {
   publicDefinerFunctions: string[];
   /** `schema.constraint`s: foreign keys between tenant tables that leave out tenant_id on purpose. */
   crossTenantForeignKeys: string[];
+  /** `schema.table: role`: a private table one API role reads and writes directly, on purpose. */
+  privateTablesForApi: string[];
 }
 
 export const PROJECT_SCOPE: LintScope = {
@@ -57,6 +59,11 @@ export const PROJECT_SCOPE: LintScope = {
     // tg_prescription_items__fill_and_check refuses another tenant's own medicine.
     "app_public.prescription_items_medicine_id_fkey",
   ],
+  privateTablesForApi: [
+    // Rate-limit counters, kept by the API's own login before any request role is set (rate-limiter-flexible
+    // runs plain SQL on them); they hold no secret, and the request roles get nothing.
+    "app_private.rate_limits: clinic_authenticator",
+  ],
 };
 
 export interface Finding {
@@ -76,7 +83,7 @@ interface Rule {
 
 // $1 exposed schemas, $2 private schemas, $3 API roles, $4 anonymous roles,
 // $5 tenantless tables, $6 global uniques, $7 public definer functions, $8 nullable tenant tables,
-// $9 cross-tenant foreign keys.
+// $9 cross-tenant foreign keys, $10 private tables for an API role.
 const parameters = (s: LintScope) => [
   s.exposedSchemas,
   s.privateSchemas,
@@ -87,6 +94,7 @@ const parameters = (s: LintScope) => [
   s.publicDefinerFunctions,
   s.nullableTenantTables,
   s.crossTenantForeignKeys,
+  s.privateTablesForApi,
 ];
 
 /** Exposed tables (plain and partitioned), as `schema.table` with their oid. */
@@ -308,6 +316,7 @@ export const RULES: Rule[] = [
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
       join pg_roles r on r.rolname = any($3)
       where n.nspname = any($2) and c.relkind in ('r', 'p', 'v', 'm', 'f')
+        and format('%s.%s: %s', n.nspname, c.relname, r.rolname) <> all($10)
         and (has_table_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
              or has_any_column_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE'))`,
   },
@@ -318,7 +327,7 @@ export async function lintDatabase(client: Client, scope: LintScope = PROJECT_SC
   const findings: Finding[] = [];
   for (const rule of RULES) {
     // The unused CTE types every parameter, so a rule may use any subset of them.
-    const sql = `with lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) ${rule.sql}`;
+    const sql = `with lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) ${rule.sql}`;
     const { rows } = await client.query<{ object: string }>(sql, parameters(scope));
     for (const { object } of [...rows].sort((a, b) => a.object.localeCompare(b.object))) {
       findings.push({ rule: rule.id, object, problem: rule.problem, fix: rule.fix });
