@@ -55,6 +55,21 @@ export interface Config {
   /** How many jobs one worker runs at once. */
   workerConcurrency: number;
   mail: MailConfig;
+  /** pino log level: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: string;
+  metrics: MetricsConfig;
+  /** Milliseconds in-flight requests get to finish after SIGTERM before their connections are cut. */
+  shutdownTimeoutMs: number;
+}
+
+/** Where GET /metrics is served: nowhere unless `token` (main port, bearer token) or `port` is set. */
+export interface MetricsConfig {
+  /** Bearer token that opens /metrics on the main port. */
+  token: string | undefined;
+  /** A separate port serving /metrics without a token. */
+  port: number | undefined;
+  /** The address that port listens on; loopback unless set. */
+  host: string;
 }
 
 /**
@@ -92,6 +107,28 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   if (raw === undefined || raw === "") return fallback;
   if (raw !== "true" && raw !== "false") throw new ConfigError(`${name} must be true or false, got "${raw}".`);
   return raw === "true";
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function logLevel(env: NodeJS.ProcessEnv): string {
+  const raw = env.LOG_LEVEL || "info";
+  if (!LOG_LEVELS.includes(raw)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${raw}".`);
+  return raw;
+}
+
+function metricsConfig(env: NodeJS.ProcessEnv): MetricsConfig {
+  const token = env.METRICS_TOKEN || undefined;
+  if (token !== undefined && !/^[A-Za-z0-9_.~+/=-]{32,}$/.test(token)) {
+    throw new ConfigError(
+      "METRICS_TOKEN must be at least 32 characters of letters, digits and -._~+/= (e.g. openssl rand -hex 32).",
+    );
+  }
+  return {
+    token,
+    port: env.METRICS_PORT ? integer(env, "METRICS_PORT", 0, 1, 65535) : undefined,
+    host: env.METRICS_HOST || "127.0.0.1",
+  };
 }
 
 function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): CorsOrigins {
@@ -196,5 +233,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       from: env.MAIL_FROM || "Clinic Platform <no-reply@localhost>",
       appUrl: (env.APP_URL || `http://localhost:${port}`).replace(/\/+$/, ""),
     },
+    logLevel: logLevel(env),
+    metrics: metricsConfig(env),
+    shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   };
 }
