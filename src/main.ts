@@ -56,7 +56,10 @@ async function main(config: Config, logger: Logger) {
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, "shutting down");
     setTimeout(() => {
@@ -80,7 +83,7 @@ async function main(config: Config, logger: Logger) {
   // signals, under the feet of in-flight requests and the worker; from here on, the order is ours.
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.removeAllListeners(signal);
-    process.once(signal, shutdown);
+    process.on(signal, shutdown);
   }
 }
 
