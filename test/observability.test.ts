@@ -4,11 +4,23 @@
  * Needs migrations/current (TEST_INCLUDE_CURRENT_MIGRATION=1): /readyz asks
  * app_private.latest_migration().
  */
+import { mkdtempSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
+import { promisify } from "node:util";
 import { Client } from "pg";
-import { createLogger } from "../src/logger";
+import { GraphQLError } from "postgraphile/graphql";
+import { ConfigError, loadConfig } from "../src/config";
+import { makeMaskError } from "../src/graphile.config";
 import { newestMigration } from "../src/health";
+import { startWorker } from "../src/jobs/worker";
+import { createLogger } from "../src/logger";
+import { createMailer, NotSentError } from "../src/mail/mailer";
+import { countEmails, createMetrics, serveMetrics } from "../src/metrics";
 import { asOwner, FIXTURE_PASSWORD, ownerUrl, signUpClinic, uniq, useServer } from "./helpers";
+import { drainJobs } from "./mail";
 
 /** Every line the app logs, parsed. */
 const lines: Record<string, any>[] = [];
@@ -204,5 +216,116 @@ describe("probes", () => {
       await admin.end();
     }
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe("unexpected errors", () => {
+  test("are logged with an id the client's INTERNAL error carries, without PostgreSQL's row details", () => {
+    const logged: Record<string, any>[] = [];
+    const logger = createLogger({
+      level: "error",
+      pretty: false,
+      destination: new Writable({
+        write: (chunk, _encoding, done) => (logged.push(JSON.parse(chunk.toString())), done()),
+      }),
+    });
+    const cause = Object.assign(new Error("something broke"), {
+      code: "XX000",
+      detail: "Key (full_name)=(Pamela Secret) is odd.",
+    });
+    const masked = makeMaskError(false, logger)(new GraphQLError("something broke", { originalError: cause, path: ["patient"] }));
+    expect(masked.message).toBe("Something went wrong on our side.");
+    expect(masked.extensions).toEqual({ code: "INTERNAL", errorId: expect.stringMatching(UUID) });
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 50, errorId: masked.extensions.errorId, err: expect.objectContaining({ code: "XX000" }) }),
+    ]);
+    expect(JSON.stringify(logged)).not.toContain("Pamela Secret");
+  });
+});
+
+describe("worker and e-mail metrics", () => {
+  test("count jobs by task and outcome, and e-mails sent and failed", async () => {
+    await drainJobs();
+    const metrics = createMetrics();
+    const outbox = createMailer(
+      {
+        smtpUrl: undefined,
+        outbox: mkdtempSync(path.join(tmpdir(), "clinic-outbox-")),
+        from: "Clinic <no-reply@clinic.test>",
+        appUrl: "http://app.test",
+      },
+      () => {},
+    );
+    // The receptionist's mailbox refuses: one e-mail and one job fail, the others succeed.
+    const mailer = countEmails(
+      {
+        ...outbox,
+        send: (message) =>
+          message.to.startsWith("reception") ? Promise.reject(new NotSentError("refused")) : outbox.send(message),
+      },
+      metrics,
+    );
+    const worker = await startWorker({
+      ownerUrl: ownerUrl(),
+      concurrency: 1,
+      mailer,
+      appUrl: "http://app.test",
+      logger: createLogger({ level: "silent", pretty: false }),
+      metrics,
+    });
+    try {
+      await signUpClinic();
+      const text = async () => metrics.registry.metrics();
+      for (let i = 0; i < 100 && !/worker_jobs_total\{task="send_account_email",outcome="error"\}/.test(await text()); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const exposed = await text();
+      expect(exposed).toMatch(/^worker_jobs_total\{task="send_welcome_email",outcome="success"\} 1$/m);
+      expect(exposed).toMatch(/^worker_jobs_total\{task="send_account_email",outcome="error"\} 1$/m);
+      expect(exposed).toMatch(/^emails_total\{outcome="failed"\} 1$/m);
+      expect(exposed).toMatch(/^emails_total\{outcome="sent"\} [12]$/m);
+      expect(exposed).toMatch(/^db_pool_connections\{pool="worker"\} \d+$/m);
+    } finally {
+      await worker.stop();
+      await drainJobs();
+    }
+  });
+});
+
+describe("METRICS_PORT", () => {
+  test("serves /metrics without a token on a port of its own, and nothing else", async () => {
+    const metrics = createMetrics();
+    metrics.emails.inc({ outcome: "sent" });
+    const own = await serveMetrics(metrics, 0, "127.0.0.1");
+    try {
+      const base = `http://127.0.0.1:${(own.address() as AddressInfo).port}`;
+      const response = await fetch(`${base}/metrics`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toMatch(/^emails_total\{outcome="sent"\} 1$/m);
+      expect((await fetch(`${base}/graphql`)).status).toBe(404);
+    } finally {
+      await promisify(own.close.bind(own))();
+    }
+  });
+});
+
+describe("configuration", () => {
+  test("defaults: level info, no metrics, loopback for a metrics port, 10 s to finish requests", () => {
+    expect(loadConfig({})).toMatchObject({
+      logLevel: "info",
+      metrics: { token: undefined, port: undefined, host: "127.0.0.1" },
+      shutdownTimeoutMs: 10_000,
+    });
+  });
+
+  test.each([
+    ["LOG_LEVEL", "verbose", /^LOG_LEVEL must be one of/],
+    ["METRICS_TOKEN", "short", /^METRICS_TOKEN must be at least 32 characters/],
+    ["METRICS_TOKEN", `${"x".repeat(32)} with spaces`, /^METRICS_TOKEN must be/],
+    ["METRICS_PORT", "0", /^METRICS_PORT must be a whole number from 1 to 65535/],
+    ["SHUTDOWN_TIMEOUT_MS", "-1", /^SHUTDOWN_TIMEOUT_MS must be a whole number/],
+  ])("%s=%s is refused", (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 });
