@@ -114,6 +114,23 @@ export const VARIABLES = {
     default: false,
     meaning: "`true`: introspection and Ruru in production too (always on in development)",
   },
+  LOG_LEVEL: {
+    default: "info",
+    meaning: "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; JSON lines in production, pino-pretty in development",
+  },
+  METRICS_TOKEN: {
+    meaning: "opens Prometheus `/metrics` on the API port to `Authorization: Bearer <token>` (at least 32 characters); unset: no `/metrics` there",
+  },
+  METRICS_PORT: {
+    range: [1, 65535],
+    meaning: "a separate port serving `/metrics` without a token (for a scraper on a private network); unset: none",
+  },
+  METRICS_HOST: { default: "127.0.0.1", meaning: "the address `METRICS_PORT` listens on" },
+  SHUTDOWN_TIMEOUT_MS: {
+    default: 10_000,
+    range: [0, 600_000],
+    meaning: "on SIGTERM, how long in-flight requests may finish before they are cut, milliseconds",
+  },
   RUN_WORKER: { default: true, meaning: "`false`: `npm start` runs only the API server (run `npm run worker` elsewhere)" },
   WORKER_CONCURRENCY: { default: 2, range: [1, 100], meaning: "jobs one worker runs at once" },
   SMTP_URL: {
@@ -214,6 +231,21 @@ export interface Config {
   /** How many jobs one worker runs at once. */
   workerConcurrency: number;
   mail: MailConfig;
+  /** pino log level: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: string;
+  metrics: MetricsConfig;
+  /** Milliseconds in-flight requests get to finish after SIGTERM before their connections are cut. */
+  shutdownTimeoutMs: number;
+}
+
+/** Where GET /metrics is served: nowhere unless `token` (main port, bearer token) or `port` is set. */
+export interface MetricsConfig {
+  /** Bearer token that opens /metrics on the main port. */
+  token: string | undefined;
+  /** A separate port serving /metrics without a token. */
+  port: number | undefined;
+  /** The address that port listens on; loopback unless set. */
+  host: string;
 }
 
 /**
@@ -237,10 +269,14 @@ export interface MailConfig {
 export class ConfigError extends Error {}
 
 function integer(env: Environment, name: Named<{ default: number; range: readonly [number, number] }>): number {
-  const { default: fallback, range } = VARIABLES[name];
-  const [min, max] = range;
   const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
+  if (raw === undefined || raw === "") return VARIABLES[name].default;
+  return wholeNumber(name, raw);
+}
+
+/** `raw` as a whole number within the variable's range. */
+function wholeNumber(name: Named<{ range: readonly [number, number] }>, raw: string): number {
+  const [min, max] = VARIABLES[name].range;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}".`);
@@ -262,6 +298,29 @@ function text(env: Environment, name: Named<{ default: string }>): string {
 /** A variable without a single default value: undefined when unset or empty. */
 function optional(env: Environment, name: Exclude<AppVariable, Named<{ default: unknown }>>): string | undefined {
   return env[name] || undefined;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function logLevel(env: Environment): string {
+  const raw = text(env, "LOG_LEVEL");
+  if (!LOG_LEVELS.includes(raw)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${raw}".`);
+  return raw;
+}
+
+function metricsConfig(env: Environment): MetricsConfig {
+  const token = optional(env, "METRICS_TOKEN");
+  if (token !== undefined && !/^[A-Za-z0-9_.~+/=-]{32,}$/.test(token)) {
+    throw new ConfigError(
+      "METRICS_TOKEN must be at least 32 characters of letters, digits and -._~+/= (e.g. openssl rand -hex 32).",
+    );
+  }
+  const port = optional(env, "METRICS_PORT");
+  return {
+    token,
+    port: port === undefined ? undefined : wholeNumber("METRICS_PORT", port),
+    host: text(env, "METRICS_HOST"),
+  };
 }
 
 function corsOrigins(env: Environment, production: boolean): CorsOrigins {
@@ -366,5 +425,8 @@ export function loadConfig(env: Environment = process.env): Config {
       from: text(env, "MAIL_FROM"),
       appUrl: (optional(env, "APP_URL") ?? `http://localhost:${port}`).replace(/\/+$/, ""),
     },
+    logLevel: logLevel(env),
+    metrics: metricsConfig(env),
+    shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT_MS"),
   };
 }

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "CREDS"
   | "RATEL"
   | "LIMIT"
+  | "UNAVL"
   | "INTERNAL";
 
 /** What a client receives: a stable code and a plain message. */
@@ -66,6 +67,7 @@ export const httpStatus: Record<ErrorCode, number> = {
   CREDS: 401,
   RATEL: 429,
   LIMIT: 400,
+  UNAVL: 503,
   INTERNAL: 500,
 };
 

@@ -4,18 +4,23 @@
  * file only chooses the lenses.
  */
 import type {} from "postgraphile";
+import { randomUUID } from "node:crypto";
 import type { Request } from "express";
+import type { Pool } from "pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { defaultMaskError } from "postgraphile/grafserv";
+import { isSafeError } from "postgraphile/grafast";
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from "postgraphile/graphql";
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
-import { notFoundError, toPublicError } from "./errors";
+import { internalError, notFoundError, toPublicError } from "./errors";
 import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
+import { graphqlNotesPlugin } from "./graphql-notes";
+import { fallbackLogger, type Logger } from "./logger";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -50,15 +55,17 @@ export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, 
 /**
  * Errors the database raised on purpose keep a stable code; everything else is masked. With
  * `hideSuggestions` (introspection off), GraphQL's request errors lose their "Did you mean …?".
+ * An unexpected error is logged with an `errorId` that the client's error and the request's log
+ * line (src/graphql-notes.ts) carry too.
  */
-export function makeMaskError(hideSuggestions: boolean): (error: GraphQLError) => GraphQLError {
+export function makeMaskError(hideSuggestions: boolean, logger: Logger): (error: GraphQLError) => GraphQLError {
   return (error) => {
-    const masked = maskError(error);
+    const masked = maskError(error, logger);
     return hideSuggestions && masked.extensions?.code === "INVAL" && masked !== error ? withoutSuggestions([masked])[0] : masked;
   };
 }
 
-function maskError(error: GraphQLError): GraphQLError {
+function maskError(error: GraphQLError, logger: Logger): GraphQLError {
   // grafast's execution timeout (GRAPHQL_EXECUTION_TIMEOUT_MS), a limit like the others.
   if (error.message.startsWith("Execution timeout exceeded")) {
     return new GraphQLError("The request took too long and was stopped.", {
@@ -81,9 +88,15 @@ function maskError(error: GraphQLError): GraphQLError {
         extensions: { code: publicError.code },
       });
     }
+    // What grafserv's defaultMaskError would log with console.error, logged as JSON without pg's row details.
+    if (!isSafeError(error.originalError)) {
+      const errorId = randomUUID();
+      logger.error({ err: error.originalError, errorId }, "unexpected error in a GraphQL operation, answered INTERNAL");
+      return new GraphQLError(internalError.message, { path: error.path, extensions: { code: "INTERNAL", errorId } });
+    }
   }
   const masked = defaultMaskError(error);
-  // Masked (unexpected) errors get the INTERNAL code too; the server log has the original.
+  // A grafast SafeError keeps its message (written for clients), with the INTERNAL code.
   if (masked !== error) return new GraphQLError(masked.message, { path: error.path, extensions: { code: "INTERNAL" } });
   // What is left is GraphQL's own request error (a variable of the wrong type, an unknown operation name).
   return withCode(error);
@@ -110,6 +123,10 @@ export interface PresetOptions {
   introspection: boolean;
   /** Request limits; the defaults when left out. */
   limits?: GraphqlLimits;
+  /** The pool to run operations on (the server's, so it can be observed and closed); else one is made from the URL. */
+  pool?: Pool;
+  /** Where unexpected errors are logged. */
+  logger?: Logger;
 }
 
 /** The preset for the server, and (with the same options) for printing the schema. */
@@ -125,6 +142,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
     ],
     plugins: [
       graphqlErrorCodesPlugin({ hideSuggestions: !options.introspection }),
+      graphqlNotesPlugin,
       ...(options.introspection ? [] : [NoIntrospectionPlugin]),
     ],
     // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index
@@ -132,7 +150,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
     disablePlugins: ["PgIndexBehaviorsPlugin"],
     pgServices: [
       makePgService({
-        connectionString: options.authenticatorUrl,
+        ...(options.pool ? { pool: options.pool } : { connectionString: options.authenticatorUrl }),
         schemas: ["app_public"],
         // Introspect as the signed-in role so grants shape the schema: no mutation is offered
         // that the role could not run, and column grants decide the create/update inputs.
@@ -159,7 +177,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       websockets: false,
-      maskError: makeMaskError(!options.introspection),
+      maskError: makeMaskError(!options.introspection, options.logger ?? fallbackLogger()),
     },
   };
 }

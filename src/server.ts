@@ -1,12 +1,12 @@
 /**
- * The Express app, in middleware order: health check, CORS for /auth and /graphql, /auth routes,
- * bearer-token check, the per-user request budget, then PostGraphile at /graphql (and Ruru at
- * /graphiql outside production), and, without APP_URL, the sign-in and set-password pages the
- * e-mails link to.
+ * The Express app, in middleware order: request log and metrics, health probes, /metrics (with
+ * METRICS_TOKEN), CORS for /auth and /graphql, /auth routes, bearer-token check, the per-user
+ * request budget, then PostGraphile at /graphql (and Ruru at /graphiql outside production), and,
+ * without APP_URL, the sign-in and set-password pages the e-mails link to.
  */
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createServer, type Server } from "node:http";
-import { Pool } from "pg";
+import type { Pool } from "pg";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authRouter, type AuthSettings } from "./auth/routes";
@@ -17,6 +17,11 @@ import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset } from "./graphile.config";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
+import { createPool } from "./db/pool";
+import { healthRouter } from "./health";
+import { fallbackLogger, type Logger } from "./logger";
+import { countRequests, createMetrics, metricsHandler, type Metrics } from "./metrics";
+import { requestLogger } from "./request-log";
 import { DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE, graphqlRateLimit } from "./graphql-rate-limit";
 
 export interface AppOptions {
@@ -35,12 +40,22 @@ export interface AppOptions {
   corsOrigins?: CorsOrigins;
   /** Serve /sign-in and /set-password (when no APP_URL names the clinic's own web app). */
   servePages?: boolean;
+  /** Where request lines and errors go; errors only, on stderr, when left out. */
+  logger?: Logger;
+  /** The process's metrics (shared with the worker); a registry of the app's own when left out. */
+  metrics?: Metrics;
+  /** Serve GET /metrics on this server to `Authorization: Bearer <metricsToken>`; not at all when left out. */
+  metricsToken?: string;
 }
 
 export interface RunningApp {
   server: Server;
-  /** Stops accepting requests and closes every database connection. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, answers /readyz with 503, lets in-flight requests finish for up
+   * to `timeoutMs` (0 when left out) and then cuts the connections still open, then closes every
+   * database connection.
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -80,18 +95,17 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   app.disable("x-powered-by");
   app.set("trust proxy", options.trustProxyHops ?? 0);
   const server = createServer(app);
-  const pool = new Pool({ connectionString: options.authenticatorUrl, max: 5 });
-  // An idle connection dropped by the server (restart, failover) must not crash the process.
-  pool.on("error", (error) => console.error(`[auth pool] ${error.message}`));
+  const logger = options.logger ?? fallbackLogger();
+  const metrics = options.metrics ?? createMetrics();
+  const pool = createPool("auth", options.authenticatorUrl, 5, logger);
+  const graphqlPool = createPool("graphql", options.authenticatorUrl, 10, logger);
+  metrics.observePool("auth", pool);
+  metrics.observePool("graphql", graphqlPool);
+  let closing = false;
 
-  app.get("/healthz", async (_req, res) => {
-    try {
-      await pool.query("select 1");
-      res.json({ status: "ok", database: "ok" });
-    } catch {
-      res.status(503).json({ status: "unavailable", database: "unreachable" });
-    }
-  });
+  app.use(...requestLogger(logger), countRequests(metrics));
+  app.use(healthRouter(pool, () => closing));
+  if (options.metricsToken) app.get("/metrics", metricsHandler(metrics.registry, options.metricsToken));
   const corsOrigins = options.corsOrigins ?? [];
   app.use(["/auth", "/graphql"], corsFor(corsOrigins));
   app.use("/auth", authRouter(pool, options.auth, corsOrigins));
@@ -106,23 +120,33 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   );
 
   const introspection = options.introspection ?? !options.production;
-  const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits }));
+  const pgl = postgraphile(
+    makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits, pool: graphqlPool, logger }),
+  );
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
   // Last resort: Express's own handler would print a stack trace outside production.
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    console.error(error);
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    req.log.error({ err: error }, "unexpected error, answered INTERNAL");
     res.status(500).json({ errors: [{ message: internalError.message, extensions: { code: internalError.code } }] });
   });
 
   return {
     server,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    async close(timeoutMs = 0) {
+      closing = true;
+      // server.close stops accepting and closes idle connections; busy ones close after their response.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const deadline = setTimeout(() => {
+        if (timeoutMs > 0)
+          logger.warn({ timeoutMs }, "requests still running at the shutdown deadline; closing their connections");
+        server.closeAllConnections();
+      }, timeoutMs);
+      await closed;
+      clearTimeout(deadline);
       await pgl.release();
       for (const service of pgl.getResolvedPreset().pgServices ?? []) await service.release?.();
-      await pool.end();
+      await Promise.all([pool.end(), graphqlPool.end()]);
     },
   };
 }

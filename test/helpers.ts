@@ -9,6 +9,7 @@ import { createApp, type RunningApp } from "../src/server";
 import type { AuthRateLimits } from "../src/auth/rate-limits";
 import type { GraphqlLimits } from "../src/graphql-limits";
 import type { CorsOrigins } from "../src/config";
+import type { Logger } from "../src/logger";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
 import { pgSettingsFor } from "../src/graphile.config";
 import { inTransactionWith } from "../src/db/transaction";
@@ -233,6 +234,10 @@ export interface ServerOptions {
   servePages?: boolean;
   /** Seconds a rotated refresh token returns the same successor; the default 10 when left out. */
   refreshTokenReuseSeconds?: number;
+  /** Where the app logs (errors on stderr when left out). */
+  logger?: Logger;
+  /** Serve /metrics to this bearer token. */
+  metricsToken?: string;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
@@ -244,6 +249,8 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     trustProxyHops: options.trustProxyHops,
     corsOrigins: options.corsOrigins,
     servePages: options.servePages,
+    logger: options.logger,
+    metricsToken: options.metricsToken,
     auth: {
       tokens: tokenSettings,
       refreshTokenDays: 30,

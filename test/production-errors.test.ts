@@ -64,7 +64,7 @@ test.each([
   expect(leaks(body)).toEqual([]);
 });
 
-test("the database going away is answered as INTERNAL, on GraphQL, /auth and /healthz alike", async () => {
+test("the database going away is answered as INTERNAL on GraphQL and /auth, and as UNAVL on /readyz", async () => {
   const database = new URL(ownerUrl()).pathname.slice(1);
   const root = new URL(process.env.TEST_ROOT_URL as string);
   const admin = new Client({ connectionString: root.toString() });
@@ -79,7 +79,7 @@ test("the database going away is answered as INTERNAL, on GraphQL, /auth and /he
     expect(graphql.body.errors?.[0].extensions?.code).toBe("INTERNAL");
     const login = await server.post("/auth/login", { email: a.admin.email, password: "correct horse battery" });
     expect(login).toEqual({ status: 500, body: { error: { code: "INTERNAL", message: "Something went wrong on our side." } } });
-    const health = await fetch(`${server.url}/healthz`);
+    const health = await fetch(`${server.url}/readyz`);
     expect(health.status).toBe(503);
     for (const body of [graphql.body, login.body, await health.json()]) expect(leaks(body)).toEqual([]);
   } finally {

@@ -91,14 +91,14 @@ function assertNotCrossSiteForgery(req: Request, origins: CorsOrigins) {
  * body-parser's own errors (not JSON, over the size limit) carry a 4xx `status`: they are the
  * client's, answered as INVAL and never logged, since the body may hold a password.
  */
-function sendError(error: unknown, _req: Request, res: Response, _next: NextFunction) {
+function sendError(error: unknown, req: Request, res: Response, _next: NextFunction) {
   const status = (error as { status?: unknown }).status;
   if (typeof status === "number" && status >= 400 && status < 500) {
     res.status(status).json({ error: { code: "INVAL", message: "The body must be a JSON object of at most 10 kB." } });
     return;
   }
   const publicError = toPublicError(error);
-  if (publicError.code === "INTERNAL") console.error(error);
+  if (publicError.code === "INTERNAL") req.log.error({ err: error }, "unexpected error in an /auth route, answered INTERNAL");
   res.status(httpStatus[publicError.code]).json({ error: publicError });
 }
 

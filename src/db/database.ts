@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
 import type { DatabaseConfig } from "../config";
+import type { Logger } from "../logger";
 import { startEmbeddedPostgres } from "./embedded";
 import type { DatabaseUrls, SetUpUrls } from "./setup";
 
@@ -51,8 +52,8 @@ export interface OpenDatabase {
   stop(): Promise<void>;
 }
 
-/** Starts the embedded server when configured so, and returns the URLs to use. */
-export async function openDatabase(config: DatabaseConfig, dataDir: string): Promise<OpenDatabase> {
+/** Starts the embedded server when configured so (its errors logged to `logger`), and returns the URLs to use. */
+export async function openDatabase(config: DatabaseConfig, dataDir: string, logger?: Logger): Promise<OpenDatabase> {
   if (config.kind === "external") {
     return { urls: config, stop: async () => {} };
   }
@@ -62,6 +63,7 @@ export async function openDatabase(config: DatabaseConfig, dataDir: string): Pro
     port: config.port,
     superuserPassword: secrets.superuserPassword,
     persistent: true,
+    logger,
   });
   return {
     urls: roleUrls(embedded.rootUrl, "clinic", secrets.ownerPassword, secrets.authenticatorPassword),

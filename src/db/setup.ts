@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
 import { migrate, reset, run, watch, type Settings } from "graphile-migrate";
-import { Logger, runMigrations as installJobQueue } from "graphile-worker";
+import { runMigrations as installJobQueue } from "graphile-worker";
+import { fallbackLogger, graphileLogger, type Logger } from "../logger";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -40,11 +41,6 @@ export function migrateSettings(urls: DatabaseUrls): Settings {
   };
 }
 
-/** graphile-worker's migration log lines are noise at every start; its warnings and errors are kept. */
-const quietLogger = new Logger(() => (level, message) => {
-  if (level === "warning" || level === "error") console.error(`[graphile-worker] ${message}`);
-});
-
 async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
   const client = new Client({ connectionString: rootUrl });
   await client.connect();
@@ -62,16 +58,22 @@ async function databaseExists(rootUrl: string, name: string): Promise<boolean> {
  * triggers enqueue jobs there), runs pending migrations and loads db/global-medicines.sql.
  * Without a root URL the roles and database must already exist; only migrations and data run.
  * `currentMigration` also applies the uncommitted migration in `migrations/current/` (for tests).
+ * Progress goes to `logger` (errors only on stderr when left out).
  */
-export async function setUpDatabase(urls: SetUpUrls, options: { currentMigration?: boolean } = {}): Promise<void> {
-  const settings = migrateSettings({ ...urls, rootUrl: urls.rootUrl ?? urls.ownerUrl });
+export async function setUpDatabase(
+  urls: SetUpUrls,
+  options: { currentMigration?: boolean; logger?: Logger } = {},
+): Promise<void> {
+  const logger = options.logger ?? fallbackLogger();
+  const settings = { ...migrateSettings({ ...urls, rootUrl: urls.rootUrl ?? urls.ownerUrl }), logger: graphileLogger(logger) };
   if (urls.rootUrl) {
     const rolesSql = readFileSync(path.join(root, "db/roles.sql"), "utf8");
     await run(settings, rolesSql, "db/roles.sql", { root: true, rootDatabase: true });
     const name = decodeURIComponent(new URL(urls.ownerUrl).pathname.slice(1));
     if (!(await databaseExists(urls.rootUrl, name))) await reset(settings);
   }
-  await installJobQueue({ connectionString: urls.ownerUrl, logger: quietLogger });
+  // graphile-worker's migration lines are noise at every start: debug level.
+  await installJobQueue({ connectionString: urls.ownerUrl, logger: graphileLogger(logger, "debug") });
   await migrate(settings);
   // Tests of an uncommitted migration (TEST_INCLUDE_CURRENT_MIGRATION=1) apply migrations/current/ once.
   if (options.currentMigration) await watch(settings, true);

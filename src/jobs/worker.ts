@@ -3,7 +3,9 @@
  * as the owner's SECURITY DEFINER functions do), with our tasks and the trial-notice schedule.
  */
 import { run } from "graphile-worker";
-import { Pool } from "pg";
+import { createPool } from "../db/pool";
+import { graphileLogger, type Logger } from "../logger";
+import type { Metrics } from "../metrics";
 import { CRONTAB, makeTaskList, type TaskDependencies } from "./tasks";
 
 export interface WorkerOptions extends TaskDependencies {
@@ -11,6 +13,9 @@ export interface WorkerOptions extends TaskDependencies {
   ownerUrl: string;
   /** Jobs run at once. */
   concurrency: number;
+  logger: Logger;
+  /** Counts jobs by task and outcome, when given. */
+  metrics?: Metrics;
 }
 
 export interface RunningWorker {
@@ -19,20 +24,30 @@ export interface RunningWorker {
 }
 
 /** Starts the worker. Signals are the caller's to handle. */
-export async function startWorker({ ownerUrl, concurrency, ...dependencies }: WorkerOptions): Promise<RunningWorker> {
-  // Our own pool, whose error handlers outlive the runner: a database that goes away (a restart,
-  // or the embedded server stopping first at shutdown) is logged, not an unhandled 'error' crash.
-  const logError = (error: Error) => console.error(`[worker] database connection: ${error.message}`);
-  const pool = new Pool({ connectionString: ownerUrl, max: concurrency + 2 });
-  pool.on("error", logError);
-  pool.on("connect", (client) => client.on("error", logError));
+export async function startWorker({
+  ownerUrl,
+  concurrency,
+  logger,
+  metrics,
+  ...dependencies
+}: WorkerOptions): Promise<RunningWorker> {
+  // Our own pool, whose error handlers outlive the runner: a database that goes away (a restart)
+  // is logged, not an unhandled 'error' crash.
+  const pool = createPool("worker", ownerUrl, concurrency + 2, logger);
+  metrics?.observePool("worker", pool);
   const runner = await run({
     pgPool: pool,
     concurrency,
     noHandleSignals: true,
+    logger: graphileLogger(logger),
     taskList: makeTaskList(dependencies),
     crontab: CRONTAB,
   });
+  if (metrics) {
+    for (const outcome of ["success", "error", "failed"] as const) {
+      runner.events.on(`job:${outcome}`, ({ job }) => metrics.workerJobs.inc({ task: job.task_identifier, outcome }));
+    }
+  }
   return {
     async stop() {
       await runner.stop();
