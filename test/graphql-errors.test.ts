@@ -62,6 +62,17 @@ test.each(MALFORMED_FILTERS)("malformed filter input, %s, is answered with code 
   expect(JSON.stringify(body)).not.toMatch(/select |escape|app_public|forbidden in filter/i);
 });
 
+test("a name with a forged line is answered with code INVAL and a plain message", async () => {
+  const { body } = await server.graphql(
+    clinic.admin.token,
+    "mutation ($name: String!) { createPatient(input: { patient: { fullName: $name } }) { patient { rowId } } }",
+    { name: "Pat\r\nBcc: victim@example.test" },
+  );
+  expect(body.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([
+    ["INVAL", "Names may not contain line breaks, tabs or other control characters."],
+  ]);
+});
+
 test("a body without a query is answered with code INVAL", async () => {
   for (const body of [{}, { variables: {} }, { query: 42 }]) {
     const answer = await server.post("/graphql", body, { authorization: `Bearer ${clinic.admin.token}` });
