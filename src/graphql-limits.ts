@@ -10,7 +10,15 @@ import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
 import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
 import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
 import { PersistedPlugin } from "@grafserv/persisted";
-import { ConnectionStep, constant, lambda, SafeError, type FieldArgs, type FieldInfo, type Step } from "postgraphile/grafast";
+import {
+  constant,
+  lambda,
+  SafeError,
+  type ConnectionStep,
+  type FieldArgs,
+  type FieldInfo,
+  type Step,
+} from "postgraphile/grafast";
 import { GraphQLError, Kind, parse, visit, type ValidationContext, type ValueNode } from "postgraphile/graphql";
 
 export interface GraphqlLimits {
@@ -146,9 +154,10 @@ export function defaultPageSizePlugin(pageSize: number): GraphileConfig.Plugin {
           return {
             ...field,
             plan($parent: Step, fieldArgs: FieldArgs, info: FieldInfo) {
-              const $connection = plan($parent, fieldArgs, info);
+              const $connection = plan($parent, fieldArgs, info) as Step & Partial<Pick<ConnectionStep<unknown>, "setFirst">>;
               const argNames = new Set(info.field.args.map((arg) => arg.name));
-              if (!argNames.has("first") || !($connection instanceof ConnectionStep)) return $connection;
+              // `first`'s own applyPlan called setFirst too: a plan without it never honoured `first`.
+              if (!argNames.has("first") || typeof $connection.setFirst !== "function") return $connection;
               const $last = argNames.has("last") ? fieldArgs.getRaw("last") : constant(null);
               const $first = lambda(
                 [fieldArgs.getRaw("first"), $last],
