@@ -116,10 +116,12 @@ export const VARIABLES = {
   },
   LOG_LEVEL: {
     default: "info",
-    meaning: "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; JSON lines in production, pino-pretty in development",
+    meaning:
+      "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`; JSON lines in production, pino-pretty in development",
   },
   METRICS_TOKEN: {
-    meaning: "opens Prometheus `/metrics` on the API port to `Authorization: Bearer <token>` (at least 32 characters); unset: no `/metrics` there",
+    meaning:
+      "opens Prometheus `/metrics` on the API port to `Authorization: Bearer <token>` (at least 32 characters); unset: no `/metrics` there",
   },
   METRICS_PORT: {
     range: [1, 65535],

@@ -47,6 +47,7 @@ const postgresCodes: Record<string, PublicError> = {
   "22001": { code: "INVAL", message: "A value is too long." },
   "22021": { code: "INVAL", message: "A value contains a character that is not allowed." },
   "22003": { code: "INVAL", message: "A number is out of range." },
+  "22025": { code: "INVAL", message: "A text pattern may not end with a backslash." },
   "22023": { code: "INVAL", message: "A value is not valid." },
   "57014": { code: "LIMIT", message: "The request took too long and was stopped." },
 };
@@ -75,6 +76,23 @@ export const internalError: PublicError = { code: "INTERNAL", message: "Somethin
 
 /** A delete that matched no row the caller may delete: absent, or another tenant's, alike. */
 export const notFoundError: PublicError = { code: "NTFND", message: "There is no such record to delete." };
+
+/**
+ * Plain `Error`s our libraries throw for a client's mistake, by the start of their message (they
+ * carry no code): @dataplan/pg's delete that matched no row, and the connection-filter plugin's
+ * refusal of empty objects and nulls in a filter (options connectionFilterAllowEmptyObjectInput
+ * and connectionFilterAllowNullInput, both off).
+ */
+const libraryErrors: [prefix: string, error: PublicError][] = [
+  ["No values were deleted in collection", notFoundError],
+  ["Empty objects are forbidden in filter argument input.", { code: "INVAL", message: "A filter may not be empty." }],
+  ["Null literals are forbidden in filter argument input.", { code: "INVAL", message: "A filter may not be null." }],
+];
+
+/** What a client may learn of a plain library error (see libraryErrors); undefined for any other error. */
+export function fromLibraryError(error: Error): PublicError | undefined {
+  return libraryErrors.find(([prefix]) => error.message.startsWith(prefix))?.[1];
+}
 
 /** An error to send as it is: thrown by our TypeScript with a public code and message. */
 export class ApiError extends Error {

@@ -16,7 +16,7 @@ import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
-import { internalError, notFoundError, toPublicError } from "./errors";
+import { fromLibraryError, internalError, toPublicError } from "./errors";
 import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 import { graphqlNotesPlugin } from "./graphql-notes";
@@ -75,10 +75,7 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
     });
   }
   if (error.originalError && !(error.originalError instanceof GraphQLError)) {
-    // @dataplan/pg's PgDeleteSingleStep raises this plain Error when RLS (or absence) leaves 0 rows.
-    const publicError = error.originalError.message.startsWith("No values were deleted in collection")
-      ? notFoundError
-      : toPublicError(error.originalError);
+    const publicError = fromLibraryError(error.originalError) ?? toPublicError(error.originalError);
     if (publicError.code !== "INTERNAL") {
       return new GraphQLError(publicError.message, {
         nodes: error.nodes,

@@ -10,7 +10,15 @@ import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
 import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
 import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
 import { PersistedPlugin } from "@grafserv/persisted";
-import { SafeError } from "postgraphile/grafast";
+import {
+  constant,
+  lambda,
+  SafeError,
+  type ConnectionStep,
+  type FieldArgs,
+  type FieldInfo,
+  type Step,
+} from "postgraphile/grafast";
 import { GraphQLError, Kind, parse, visit, type ValidationContext, type ValueNode } from "postgraphile/graphql";
 
 export interface GraphqlLimits {
@@ -22,7 +30,7 @@ export interface GraphqlLimits {
   maxAliases: number;
   /** Highest graphql-armor cost (objects 2, scalars 1, growing with depth). */
   maxCost: number;
-  /** Largest `first` / `last` on a connection. */
+  /** Largest `first` / `last` on a connection, and the page a connection asked for without either. */
   maxPageSize: number;
   /** PostgreSQL statement_timeout for each request's statements, in milliseconds. */
   statementTimeoutMs: number;
@@ -111,7 +119,7 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
     },
   };
   return {
-    plugins: [LimitsPlugin, ...(limits.trustedDocumentsDir ? [PersistedPlugin] : [])],
+    plugins: [LimitsPlugin, defaultPageSizePlugin(limits.maxPageSize), ...(limits.trustedDocumentsDir ? [PersistedPlugin] : [])],
     grafast: { timeouts: { execution: limits.executionTimeoutMs } },
     grafserv: {
       maxRequestLength: limits.maxBodyBytes,
@@ -120,6 +128,53 @@ export function graphqlLimitsPreset(limits: GraphqlLimits): GraphileConfig.Prese
       ...(limits.trustedDocumentsDir
         ? { persistedOperationsDirectory: limits.trustedDocumentsDir, allowUnpersistedOperation: false }
         : {}),
+    },
+  };
+}
+
+type FieldPlan = ($parent: Step, fieldArgs: FieldArgs, info: FieldInfo) => Step;
+
+/**
+ * A default page on every connection: asked for without `first` and `last` (or with both null),
+ * a connection returns its first `pageSize` rows, not the whole table. PostGraphile 5 has no such
+ * option, so this wraps each connection field's plan to set `first` from both arguments, and
+ * takes over `first`'s own applyPlan (grafast allows setting it once).
+ */
+export function defaultPageSizePlugin(pageSize: number): GraphileConfig.Plugin {
+  const isConnection = (scope: { isPgFieldConnection?: boolean }) => scope.isPgFieldConnection === true;
+  return {
+    name: "DefaultPageSizePlugin",
+    version: "0.0.0",
+    after: ["PgFirstLastBeforeAfterArgsPlugin"],
+    schema: {
+      hooks: {
+        GraphQLObjectType_fields_field(field, _build, { scope }) {
+          const plan = field.plan as FieldPlan | undefined;
+          if (!isConnection(scope) || !plan) return field;
+          return {
+            ...field,
+            plan($parent: Step, fieldArgs: FieldArgs, info: FieldInfo) {
+              const $connection = plan($parent, fieldArgs, info) as Step & Partial<Pick<ConnectionStep<unknown>, "setFirst">>;
+              const argNames = new Set(info.field.args.map((arg) => arg.name));
+              // `first`'s own applyPlan called setFirst too: a plan without it never honoured `first`.
+              if (!argNames.has("first") || typeof $connection.setFirst !== "function") return $connection;
+              const $last = argNames.has("last") ? fieldArgs.getRaw("last") : constant(null);
+              const $first = lambda(
+                [fieldArgs.getRaw("first"), $last],
+                ([first, last]) => (first ?? (last == null ? pageSize : null)) as number | null,
+                true,
+              );
+              $connection.setFirst($first);
+              return $connection;
+            },
+          } as typeof field;
+        },
+        GraphQLObjectType_fields_field_args(args, _build, { scope }) {
+          if (!isConnection(scope) || !args.first) return args;
+          // The plan above sets `first`; the argument's own applyPlan would set it a second time.
+          return { ...args, first: { ...args.first, applyPlan: undefined } };
+        },
+      },
     },
   };
 }

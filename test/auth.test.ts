@@ -297,6 +297,11 @@ describe("register-clinic validates its input", () => {
     ["timeZone blank", { timeZone: " " }],
     ["clinicName too long", { clinicName: "x".repeat(201) }],
     ["email not an e-mail", { email: "not-an-email" }],
+    ["clinicName holding a forged e-mail line (CR LF)", { clinicName: "Sunrise\r\nBcc: victim@example.test" }],
+    ["fullName holding a line feed", { fullName: "Ada\nAdmin" }],
+    ["fullName holding a tab", { fullName: "Ada\tAdmin" }],
+    ["clinicName holding a C1 control (NEL)", { clinicName: "Sunrise\u0085Clinics" }],
+    ["clinicName holding NUL", { clinicName: "Sunrise\u0000Clinics" }],
   ])("register-clinic answers 400 INVAL when %s", async (_case, override) => {
     const { status, body } = await register(registration(override));
 

@@ -11,6 +11,7 @@ import { DEFAULT_GRAPHQL_LIMITS, type GraphqlLimits } from "../src/graphql-limit
 import { loadConfig } from "../src/config";
 import { createApp } from "../src/server";
 import {
+  asClaims,
   asOwner,
   authenticatorUrl,
   closePool,
@@ -192,4 +193,44 @@ test("production turns introspection and Ruru off unless enabled", async () => {
       await app.close();
     }
   }
+});
+
+describe("a connection asked for without first/last returns one page of GRAPHQL_MAX_PAGE_SIZE rows, not every row", () => {
+  let roomy: TestServer;
+  let big: Clinic;
+  const ROWS = 617;
+  const PAGE = DEFAULT_GRAPHQL_LIMITS.maxPageSize;
+  beforeAll(async () => {
+    roomy = await startServer();
+    big = await signUpClinic();
+    await asClaims(big.admin.claims, (client) =>
+      client.query("insert into app_public.patients (full_name) select 'Patient ' || n from generate_series(1, $1) n", [ROWS]),
+    );
+  });
+  afterAll(() => roomy.close());
+  const page = async (query: string, variables?: Record<string, unknown>) => {
+    const { body } = await roomy.graphql(big.admin.token, query, variables);
+    expect(body.errors).toBeUndefined();
+    return body.data.patients as { totalCount: number; nodes: unknown[]; pageInfo: { hasNextPage: boolean } };
+  };
+  const FIELDS = "totalCount nodes { rowId } pageInfo { hasNextPage }";
+
+  test(`${ROWS} rows read without first or last give the first ${PAGE}, and say there is a next page`, async () => {
+    const result = await page(`{ patients { ${FIELDS} } }`);
+    expect([result.totalCount, result.nodes.length, result.pageInfo.hasNextPage]).toEqual([ROWS, PAGE, true]);
+  });
+
+  test("first or last left null through a variable is no way around the default", async () => {
+    const result = await page(`query ($n: Int, $m: Int) { patients(first: $n, last: $m) { ${FIELDS} } }`, { n: null });
+    expect(result.nodes).toHaveLength(PAGE);
+  });
+
+  test("first and last still choose their own page, and a nested connection gets the default too", async () => {
+    expect((await page(`{ patients(first: 3) { ${FIELDS} } }`)).nodes).toHaveLength(3);
+    const last = await page(`{ patients(last: 7, orderBy: FULL_NAME_ASC) { nodes { fullName } } }`);
+    expect(last.nodes).toHaveLength(7);
+    expect(last.nodes.at(-1)).toEqual({ fullName: "Patient 99" });
+    const { body } = await roomy.graphql(big.admin.token, "{ currentTenant { patients { nodes { rowId } } } }");
+    expect(body.data?.currentTenant?.patients?.nodes).toHaveLength(PAGE);
+  });
 });

@@ -238,3 +238,114 @@ test("without SMTP_URL each message is written to the outbox folder as an .eml f
     await outboxRunner.close();
   }
 });
+
+describe("a name cannot put forged lines into an e-mail: control characters are refused (INVAL)", () => {
+  const forged = "Nia\r\nBcc: victim@example.test";
+  test.each([
+    ["a clinic's name", "update app_public.tenants set name = $1"],
+    [
+      "a user's name",
+      "insert into app_public.users (email, full_name) values ('n-' || gen_random_uuid() || '@example.test', $1)",
+    ],
+    ["a doctor's name", "insert into app_public.doctors (full_name) values ($1)"],
+    ["a patient's name", "insert into app_public.patients (full_name) values ($1)"],
+    ["a medicine's name", "insert into app_public.medicines (name, dosage_form) values ($1, 'tablet')"],
+    ["a medicine's dosage form", "insert into app_public.medicines (name, dosage_form) values ('syrup', $1)"],
+    ["a medicine's strength", "insert into app_public.medicines (name, dosage_form, strength) values ('syrup', 'syrup', $1)"],
+  ])("%s", async (_what, sql) => {
+    const clinic = await signUpClinic();
+    for (const value of [forged, "Nia\nNew", "Nia\tNew", "Nia\u007fNew", "Nia\u0085New", "Nia\u009bNew"]) {
+      const refusal = asClaims(clinic.admin.claims, (client) => client.query(sql, [value]));
+      await expect(refusal).rejects.toMatchObject({
+        code: "INVAL",
+        message: "Names may not contain line breaks, tabs or other control characters.",
+      });
+    }
+    // The same statement with a clean name goes through: the refusal is about the characters.
+    await asClaims(clinic.admin.claims, (client) => client.query(sql, ["Nia New-Name (ß, 東京)"]));
+  });
+});
+
+describe("one activation token per user at a time: the account e-mail never replaces the admin's hand-over", () => {
+  const issue = (clinic: Clinic, userId: string) =>
+    asClaims(
+      clinic.admin.claims,
+      async (client) => (await client.query("select app_public.issue_activation_token($1) as token", [userId])).rows[0].token,
+    ) as Promise<string>;
+  const unusedTokens = async (userId: string) =>
+    asOwner(async (client) => {
+      const { rows } = await client.query(
+        "select count(*)::int as n from app_private.password_tokens where user_id = $1 and used_at is null",
+        [userId],
+      );
+      return rows[0].n as number;
+    });
+
+  test("issued right after creating the user, the admin's token survives the account e-mail, which carries no link", async () => {
+    const clinic = await signUpClinic();
+    await runner.run();
+    const user = await createUser(clinic);
+    const handedOver = await issue(clinic, user.id);
+    await runner.run();
+    const [mail, ...more] = smtp.to(user.email);
+    expect(more).toHaveLength(0);
+    expect(tokenIn(mail.text)).toBeUndefined();
+    expect(mail.text).toContain("Your administrator has given you a link to set your password");
+    expect(await unusedTokens(user.id)).toBe(1);
+    await expect(setPassword(handedOver)).resolves.toBeDefined();
+  });
+
+  test("issued after the account e-mail went out, the admin's token replaces the e-mailed link, as the admin asked", async () => {
+    const clinic = await signUpClinic();
+    await runner.run();
+    const user = await createUser(clinic);
+    await runner.run();
+    const mailed = tokenIn(smtp.to(user.email)[0].text) as string;
+    expect(mailed).toBeDefined();
+    const handedOver = await issue(clinic, user.id);
+    expect(await unusedTokens(user.id)).toBe(1);
+    await expect(setPassword(mailed)).rejects.toMatchObject({ code: "TOKEN" });
+    await expect(setPassword(handedOver)).resolves.toBeDefined();
+  });
+
+  test("an e-mail token issued while the admin's issue is uncommitted waits for it, then issues nothing", async () => {
+    const clinic = await signUpClinic();
+    const user = await createUser(clinic);
+    let commit!: () => void;
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let issued!: () => void;
+    const hasIssued = new Promise<void>((resolve) => (issued = resolve));
+    const admin = asClaims(clinic.admin.claims, async (client) => {
+      const { rows } = await client.query("select app_public.issue_activation_token($1) as token", [user.id]);
+      issued();
+      await committing;
+      return rows[0].token as string;
+    });
+    await Promise.race([hasIssued, admin]);
+    const job = asOwner(
+      async (client) => (await client.query("select app_private.account_email_token($1) as token", [user.id])).rows[0].token,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    commit();
+    const [handedOver, mailed] = await Promise.all([admin, job]);
+    expect(mailed).toBeNull();
+    expect(await unusedTokens(user.id)).toBe(1);
+    await expect(setPassword(handedOver)).resolves.toBeDefined();
+  });
+
+  test("an admin's issue while the e-mail's token is uncommitted waits for it, then replaces it without an error", async () => {
+    const clinic = await signUpClinic();
+    const user = await createUser(clinic);
+    const mailed = await asOwner(async (client) => {
+      await client.query("begin");
+      const { rows } = await client.query("select app_private.account_email_token($1) as token", [user.id]);
+      const admin = issue(clinic, user.id);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await client.query("commit");
+      return { token: rows[0].token as string, handedOver: await admin };
+    });
+    expect(await unusedTokens(user.id)).toBe(1);
+    await expect(setPassword(mailed.token)).rejects.toMatchObject({ code: "TOKEN" });
+    await expect(setPassword(mailed.handedOver)).resolves.toBeDefined();
+  });
+});

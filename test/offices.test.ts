@@ -45,6 +45,10 @@ const malformed: [string, unknown][] = [
   ["an empty-string id", [office("", true)]],
   ["an address that is a number", [office("main", true, { address: 12 })]],
   ['is_primary as the string "true"', [office("main", "true" as unknown as boolean)]],
+  ["a name with a line break", [office("main", true, { name: "Main\nBcc: x@evil.test" })]],
+  ["an address with a carriage return", [office("main", true, { address: "1 High Street\r\nForged line" })]],
+  ["an id with a tab", [office("ma\tin", true)]],
+  ["a name with a C1 control (NEL)", [office("main", true, { name: "Main\u0085office" })]],
 ];
 
 const valid: [string, unknown[]][] = [

@@ -3,7 +3,7 @@
  * reads, edits their own profile, writes their own prescriptions and their own appointments'
  * status and notes; a receptionist manages patients and appointments and sees no prescriptions.
  */
-import { asClaims, asOwner, closePool, signUpClinic, sqlStateOf, type Clinic } from "./helpers";
+import { asClaims, asOwner, closePool, seedClinicalRows, signUpClinic, sqlStateOf, type Clinic } from "./helpers";
 
 let clinic: Clinic;
 let patientId: string;
@@ -76,6 +76,24 @@ describe("receptionist", () => {
       c.query("update app_public.doctors set full_name = 'Renamed' where id = $1", [otherDoctorId]),
     );
     expect(rowCount).toBe(0);
+  });
+
+  test("adding a prescription item answers NOREF alike for an existing, an absent and another tenant's prescription", async () => {
+    const other = await seedClinicalRows(await signUpClinic());
+    const addItem = (prescription: string) =>
+      sqlStateOf(clinic.receptionist.claims, (c) =>
+        c.query(
+          `insert into app_public.prescription_items (prescription_id, medicine_id, dose, frequency)
+           select $1, id, '1', 'daily' from app_public.medicines where tenant_id is null limit 1`,
+          [prescription],
+        ),
+      );
+    const answers = {
+      existing: await addItem(prescriptionId),
+      absent: await addItem("00000000-0000-4000-8000-000000000000"),
+      otherTenants: await addItem(other.prescription),
+    };
+    expect(answers).toEqual({ existing: "23503", absent: "23503", otherTenants: "23503" });
   });
 
   test("sees only their own user row and cannot promote themselves", async () => {

@@ -3,7 +3,8 @@
  * reads what to send from an app_private function, so who receives what is decided in SQL.
  *
  *   send_welcome_email      {tenant_id}        the admin who signed the tenant up
- *   send_account_email      {user_id}          a user an admin created: set-password link (72 h, single use)
+ *   send_account_email      {user_id}          a user an admin created: set-password link (72 h, single use),
+ *                                              unless the admin already handed one over
  *   schedule_trial_notices  cron, hourly       records due trial notices, enqueues send_trial_notice
  *   send_trial_notice       {trial_notice_id}  the tenant's active admins
  */
@@ -61,16 +62,20 @@ export function makeTaskList({ mailer, appUrl, now = () => new Date() }: TaskDep
         const delivery = { key: `account:${r.user_id}`, userId: r.user_id, to: r.email, template: "account" };
         await deliverOnce(query(helpers), mailer, delivery, async () => {
           // The token is made only now, when it is about to be sent: it never sits in the job queue.
-          const token = r.has_password
-            ? undefined
-            : (await helpers.query("select app_private.new_password_token($1) as token", [userId])).rows[0].token;
-          const setPasswordUrl = token && `${appUrl}/set-password#token=${token}`;
+          // NULL when an admin already handed the user a live link, which the e-mail must not replace.
+          const token: string | null = r.has_password
+            ? null
+            : (await helpers.query("select app_private.account_email_token($1) as token", [userId])).rows[0].token;
           return accountEmail({
             fullName: r.full_name,
             tenantName: r.tenant_name,
             userRole: r.user_role,
             appUrl,
-            setPasswordUrl,
+            access: r.has_password
+              ? "password"
+              : token
+                ? { setPasswordUrl: `${appUrl}/set-password#token=${token}` }
+                : "handed-over",
           });
         });
       }

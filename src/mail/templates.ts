@@ -65,36 +65,41 @@ export function welcomeEmail(f: {
 }
 
 /**
- * To a user an admin created. With `setPasswordUrl` (the account has no password yet) it carries
- * the one-time link, valid 72 hours; without it, the account is already active.
+ * To a user an admin created. `access` says how they get in: `{setPasswordUrl}` (no password yet)
+ * carries the one-time link, valid 72 hours; `"handed-over"` (no password yet, but the admin
+ * already gave them a live link, which this e-mail must not replace) points to that link;
+ * `"password"`: the account is already active.
  */
 export function accountEmail(f: {
   fullName: string;
   tenantName: string;
   userRole: string;
   appUrl: string;
-  setPasswordUrl?: string;
+  access: { setPasswordUrl: string } | "handed-over" | "password";
 }) {
   const intro = `An administrator of ${f.tenantName} created a ${PRODUCT} account for you, as ${f.userRole}.`;
-  return f.setPasswordUrl
-    ? render(
-        `Your ${f.tenantName} account: set your password`,
-        `Hello ${f.fullName},`,
-        [
-          intro,
-          "Choose your password with the link below. It works once and expires in 72 hours; ask your administrator for a new one if it has.",
-        ],
-        { label: "Set your password", url: f.setPasswordUrl },
-      )
-    : render(
-        `Your ${f.tenantName} account`,
-        `Hello ${f.fullName},`,
-        [intro, "Your account is active: sign in with this e-mail address."],
-        {
-          label: "Sign in",
-          url: f.appUrl,
-        },
-      );
+  if (typeof f.access === "object") {
+    return render(
+      `Your ${f.tenantName} account: set your password`,
+      `Hello ${f.fullName},`,
+      [
+        intro,
+        "Choose your password with the link below. It works once and expires in 72 hours; ask your administrator for a new one if it has.",
+      ],
+      { label: "Set your password", url: f.access.setPasswordUrl },
+    );
+  }
+  return render(
+    `Your ${f.tenantName} account`,
+    `Hello ${f.fullName},`,
+    [
+      intro,
+      f.access === "handed-over"
+        ? "Your administrator has given you a link to set your password: use that one, or ask them for a new one if it has expired. Then sign in with this e-mail address."
+        : "Your account is active: sign in with this e-mail address.",
+    ],
+    { label: "Sign in", url: f.appUrl },
+  );
 }
 
 /** To a tenant's admins, `daysBefore` local days before the trial's last day (0: that day). */
