@@ -5,11 +5,28 @@
 import path from "node:path";
 import type { GraphqlLimits } from "./graphql-limits";
 
+/**
+ * Names of the four database roles (db/roles.sql), filled into the migrations as placeholders.
+ * Roles belong to the whole PostgreSQL server, not to one database: each deployment (and each
+ * test run) on a server has its own four, so none changes another's roles or passwords.
+ */
+export interface DatabaseRoles {
+  /** Owns every object and runs migrations: the user of DATABASE_URL (embedded: clinic_owner). */
+  owner: string;
+  /** The API's login: the user of AUTH_DATABASE_URL (embedded: clinic_authenticator). */
+  authenticator: string;
+  /** A request without a token: DATABASE_ANONYMOUS_ROLE, clinic_anonymous when unset. */
+  anonymous: string;
+  /** A request with a verified token: DATABASE_VISITOR_ROLE, clinic_user when unset. */
+  visitor: string;
+}
+
 /** Where the app's databases are. `embedded` means: start our own PostgreSQL under `dataDir`. */
 export type DatabaseConfig =
-  | { kind: "embedded"; port: number }
+  | { kind: "embedded"; port: number; roles: DatabaseRoles }
   | {
       kind: "external";
+      roles: DatabaseRoles;
       /** Owner role: runs migrations, owns objects. */
       ownerUrl: string;
       /** Authenticator role: the API's login (NOINHERIT, switches role per request). */
@@ -114,16 +131,60 @@ function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): CorsOrigins {
   return origins;
 }
 
+/** Names PostgreSQL gives a meaning of its own where a role is expected (`grant … to public`). */
+const SPECIAL_ROLE_NAMES = ["public", "none", "current_role", "current_user", "session_user"];
+
+/**
+ * A role name as the migrations use it: unquoted, so lower-case letters, digits and `_`, at
+ * most 63 bytes (PostgreSQL's NAMEDATALEN), not `pg_…` (reserved) nor one of SPECIAL_ROLE_NAMES.
+ */
+function roleName(name: string, source: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name) || name.startsWith("pg_") || SPECIAL_ROLE_NAMES.includes(name)) {
+    throw new ConfigError(
+      `${source} must be a role name of lower-case letters, digits and _ (at most 63, not pg_… nor ${SPECIAL_ROLE_NAMES.join(", ")}), got "${name}".`,
+    );
+  }
+  return name;
+}
+
+/** The user name of a connection string, as a role name. */
+function urlUser(url: string, variable: string): string {
+  let user: string;
+  try {
+    user = decodeURIComponent(new URL(url).username);
+  } catch {
+    throw new ConfigError(`${variable} must be a URL like postgres://user:password@host:5432/database.`);
+  }
+  return roleName(user, `The user of ${variable}`);
+}
+
+function databaseRoles(env: NodeJS.ProcessEnv, owner: string, authenticator: string): DatabaseRoles {
+  const roles = {
+    owner,
+    authenticator,
+    anonymous: roleName(env.DATABASE_ANONYMOUS_ROLE || "clinic_anonymous", "DATABASE_ANONYMOUS_ROLE"),
+    visitor: roleName(env.DATABASE_VISITOR_ROLE || "clinic_user", "DATABASE_VISITOR_ROLE"),
+  };
+  if (new Set(Object.values(roles)).size !== 4) {
+    throw new ConfigError(
+      `The owner (${owner}), authenticator (${authenticator}), DATABASE_ANONYMOUS_ROLE (${roles.anonymous}) and DATABASE_VISITOR_ROLE (${roles.visitor}) must be four different roles.`,
+    );
+  }
+  return roles;
+}
+
 function databaseConfig(env: NodeJS.ProcessEnv): DatabaseConfig {
   const ownerUrl = env.DATABASE_URL;
   if (!ownerUrl) {
-    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT", 54329, 1024, 65535) };
+    const roles = databaseRoles(env, "clinic_owner", "clinic_authenticator");
+    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT", 54329, 1024, 65535), roles };
   }
   const authenticatorUrl = env.AUTH_DATABASE_URL;
   if (!authenticatorUrl) {
     throw new ConfigError("AUTH_DATABASE_URL (the clinic_authenticator login) is required with DATABASE_URL.");
   }
-  return { kind: "external", ownerUrl, authenticatorUrl, rootUrl: env.ROOT_DATABASE_URL || undefined };
+  const roles = databaseRoles(env, urlUser(ownerUrl, "DATABASE_URL"), urlUser(authenticatorUrl, "AUTH_DATABASE_URL"));
+  return { kind: "external", roles, ownerUrl, authenticatorUrl, rootUrl: env.ROOT_DATABASE_URL || undefined };
 }
 
 /**

@@ -19,7 +19,7 @@ async function main() {
   const config = loadConfig();
   console.log(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
   const database = await openDatabase(config.database, config.dataDir);
-  await setUpDatabase(database.urls);
+  await setUpDatabase(database.urls, config.database.roles);
   if (config.database.kind === "embedded" && (await seedDemo(database.urls.ownerUrl))) {
     console.log(
       `Demo clinic created. Admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}; doctor: ${DEMO_DOCTOR.email} / ${DEMO_DOCTOR.password}`,
@@ -54,6 +54,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
   const jwtSecret = config.jwtSecret ?? localSecrets(config.dataDir).jwtSecret;
   const app = await createApp({
     authenticatorUrl,
+    roles: config.database.roles,
     production: config.production,
     introspection: config.graphqlIntrospection,
     graphqlLimits: config.graphqlLimits,

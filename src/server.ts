@@ -14,11 +14,13 @@ import { corsFor } from "./cors";
 import { pagesRouter } from "./pages";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
-import { makePreset } from "./graphile.config";
+import { makePreset, type ApiRoles } from "./graphile.config";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
 
 export interface AppOptions {
   authenticatorUrl: string;
+  /** The roles the authenticator switches to per request (configuration's database roles). */
+  roles: ApiRoles;
   production: boolean;
   /** Introspection and Ruru; defaults to "not in production". */
   introspection?: boolean;
@@ -90,13 +92,15 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   });
   const corsOrigins = options.corsOrigins ?? [];
   app.use(["/auth", "/graphql"], corsFor(corsOrigins));
-  app.use("/auth", authRouter(pool, options.auth, corsOrigins));
+  app.use("/auth", authRouter(pool, options.roles, options.auth, corsOrigins));
   if (options.servePages) app.use(pagesRouter());
   const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
   app.use("/graphql", bearerToken(options.auth.tokens, pool), ...graphqlRequestGuard(limits));
 
   const introspection = options.introspection ?? !options.production;
-  const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits }));
+  const pgl = postgraphile(
+    makePreset({ authenticatorUrl: options.authenticatorUrl, roles: options.roles, introspection, limits }),
+  );
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
   // Last resort: Express's own handler would print a stack trace outside production.

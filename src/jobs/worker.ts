@@ -7,7 +7,7 @@ import { Pool } from "pg";
 import { CRONTAB, makeTaskList, type TaskDependencies } from "./tasks";
 
 export interface WorkerOptions extends TaskDependencies {
-  /** clinic_owner's URL on the app's database. */
+  /** The owner's URL on the app's database. */
   ownerUrl: string;
   /** Jobs run at once. */
   concurrency: number;
