@@ -6,10 +6,10 @@ create extension if not exists pgcrypto with schema public;    -- gen_random_byt
 
 -- Nobody but the owner connects or creates objects; the API logs in as the authenticator.
 revoke all on database :DATABASE_NAME from public;
-grant connect, temporary on database :DATABASE_NAME to clinic_owner;
-grant connect on database :DATABASE_NAME to clinic_authenticator;
+grant connect, temporary on database :DATABASE_NAME to :DATABASE_OWNER;
+grant connect on database :DATABASE_NAME to :DATABASE_AUTHENTICATOR;
 revoke create on schema public from public;
 
 -- Functions are executable by PUBLIC by default; every function the migrations create must be
 -- granted explicitly instead, so a new SECURITY DEFINER function is never open by accident.
-alter default privileges for role clinic_owner revoke execute on functions from public;
+alter default privileges for role :DATABASE_OWNER revoke execute on functions from public;

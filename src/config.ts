@@ -38,15 +38,23 @@ export const VARIABLES = {
   },
   DATABASE_URL: {
     defaultText: "embedded",
-    meaning: "`clinic_owner` on the app database (runs migrations)",
-    production: { required: "the clinic_owner login on your PostgreSQL (the embedded database is for development)" },
+    meaning: "the owner on the app database (runs migrations); its user names the owner role ([Database roles](#database-roles))",
+    production: { required: "the owner login on your PostgreSQL (the embedded database is for development)" },
   },
   AUTH_DATABASE_URL: {
-    meaning: "`clinic_authenticator` on the app database; required with `DATABASE_URL`",
-    production: { required: "the clinic_authenticator login on the same database" },
+    meaning: "the authenticator on the app database; its user names that role; required with `DATABASE_URL`",
+    production: { required: "the authenticator login on the same database" },
   },
   ROOT_DATABASE_URL: {
     meaning: "a superuser on the same server (any other database): creates roles and the database; without it they must exist",
+  },
+  DATABASE_ANONYMOUS_ROLE: {
+    default: "clinic_anonymous",
+    meaning: "the role of a request without a token (`:DATABASE_ANONYMOUS` in the migrations); one per deployment on a server",
+  },
+  DATABASE_VISITOR_ROLE: {
+    default: "clinic_user",
+    meaning: "the role of a request with a verified token (`:DATABASE_VISITOR`); one per deployment on a server",
   },
   EMBEDDED_PG_PORT: { default: 54329, range: [1024, 65535], meaning: "port of the embedded PostgreSQL" },
   DATA_DIR: { default: ".data", meaning: "embedded database and generated development secrets" },
@@ -150,7 +158,7 @@ export const VARIABLES = {
   },
   TEST_DATABASE_URL: {
     defaultText: "embedded",
-    meaning: "a superuser URL; the suite creates and drops its own database there",
+    meaning: "a superuser URL; the suite creates and drops its own database and roles there",
     readBy: "tests",
   },
   TEST_INCLUDE_CURRENT_MIGRATION: {
@@ -162,6 +170,16 @@ export const VARIABLES = {
     meaning: "`clinic_owner` on a throwaway database where the migrations are replayed to check a commit",
     readBy: "dba",
   },
+  DATABASE_AUTHENTICATOR: {
+    meaning:
+      "the authenticator role's name for `.gmrc`'s `:DATABASE_AUTHENTICATOR` (`npm start`: the user of `AUTH_DATABASE_URL`)",
+    readBy: "dba",
+  },
+  DATABASE_ANONYMOUS: {
+    meaning: "`DATABASE_ANONYMOUS_ROLE` for `.gmrc`'s `:DATABASE_ANONYMOUS`",
+    readBy: "dba",
+  },
+  DATABASE_VISITOR: { meaning: "`DATABASE_VISITOR_ROLE` for `.gmrc`'s `:DATABASE_VISITOR`", readBy: "dba" },
   OWNER_PASSWORD: {
     meaning: "`clinic_owner`'s password for `.gmrc`'s `:OWNER_PASSWORD` (`npm start` takes it from `DATABASE_URL`)",
     readBy: "dba",
@@ -181,11 +199,28 @@ type Named<Shape> = { [K in AppVariable]: Table[K] extends Shape ? K : never }[A
 /** What loadConfig reads: only the table's app variables, so reading any other name does not compile. */
 export type Environment = { readonly [K in AppVariable]?: string };
 
+/**
+ * Names of the four database roles (db/roles.sql), filled into the migrations as placeholders.
+ * Roles belong to the whole PostgreSQL server, not to one database: each deployment (and each
+ * test run) on a server has its own four, so none changes another's roles or passwords.
+ */
+export interface DatabaseRoles {
+  /** Owns every object and runs migrations: the user of DATABASE_URL (embedded: clinic_owner). */
+  owner: string;
+  /** The API's login: the user of AUTH_DATABASE_URL (embedded: clinic_authenticator). */
+  authenticator: string;
+  /** A request without a token: DATABASE_ANONYMOUS_ROLE, clinic_anonymous when unset. */
+  anonymous: string;
+  /** A request with a verified token: DATABASE_VISITOR_ROLE, clinic_user when unset. */
+  visitor: string;
+}
+
 /** Where the app's databases are. `embedded` means: start our own PostgreSQL under `dataDir`. */
 export type DatabaseConfig =
-  | { kind: "embedded"; port: number }
+  | { kind: "embedded"; port: number; roles: DatabaseRoles }
   | {
       kind: "external";
+      roles: DatabaseRoles;
       /** Owner role: runs migrations, owns objects. */
       ownerUrl: string;
       /** Authenticator role: the API's login (NOINHERIT, switches role per request). */
@@ -345,16 +380,60 @@ function corsOrigins(env: Environment, production: boolean): CorsOrigins {
   return origins;
 }
 
+/** Names PostgreSQL gives a meaning of its own where a role is expected (`grant … to public`). */
+const SPECIAL_ROLE_NAMES = ["public", "none", "current_role", "current_user", "session_user"];
+
+/**
+ * A role name as the migrations use it: unquoted, so lower-case letters, digits and `_`, at
+ * most 63 bytes (PostgreSQL's NAMEDATALEN), not `pg_…` (reserved) nor one of SPECIAL_ROLE_NAMES.
+ */
+function roleName(name: string, source: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name) || name.startsWith("pg_") || SPECIAL_ROLE_NAMES.includes(name)) {
+    throw new ConfigError(
+      `${source} must be a role name of lower-case letters, digits and _ (at most 63, not pg_… nor ${SPECIAL_ROLE_NAMES.join(", ")}), got "${name}".`,
+    );
+  }
+  return name;
+}
+
+/** The user name of a connection string, as a role name. */
+function urlUser(url: string, variable: string): string {
+  let user: string;
+  try {
+    user = decodeURIComponent(new URL(url).username);
+  } catch {
+    throw new ConfigError(`${variable} must be a URL like postgres://user:password@host:5432/database.`);
+  }
+  return roleName(user, `The user of ${variable}`);
+}
+
+function databaseRoles(env: Environment, owner: string, authenticator: string): DatabaseRoles {
+  const roles = {
+    owner,
+    authenticator,
+    anonymous: roleName(text(env, "DATABASE_ANONYMOUS_ROLE"), "DATABASE_ANONYMOUS_ROLE"),
+    visitor: roleName(text(env, "DATABASE_VISITOR_ROLE"), "DATABASE_VISITOR_ROLE"),
+  };
+  if (new Set(Object.values(roles)).size !== 4) {
+    throw new ConfigError(
+      `The owner (${owner}), authenticator (${authenticator}), DATABASE_ANONYMOUS_ROLE (${roles.anonymous}) and DATABASE_VISITOR_ROLE (${roles.visitor}) must be four different roles.`,
+    );
+  }
+  return roles;
+}
+
 function databaseConfig(env: Environment): DatabaseConfig {
   const ownerUrl = optional(env, "DATABASE_URL");
   if (!ownerUrl) {
-    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT") };
+    const roles = databaseRoles(env, "clinic_owner", "clinic_authenticator");
+    return { kind: "embedded", port: integer(env, "EMBEDDED_PG_PORT"), roles };
   }
   const authenticatorUrl = optional(env, "AUTH_DATABASE_URL");
   if (!authenticatorUrl) {
-    throw new ConfigError("AUTH_DATABASE_URL (the clinic_authenticator login) is required with DATABASE_URL.");
+    throw new ConfigError("AUTH_DATABASE_URL (the authenticator login) is required with DATABASE_URL.");
   }
-  return { kind: "external", ownerUrl, authenticatorUrl, rootUrl: optional(env, "ROOT_DATABASE_URL") };
+  const roles = databaseRoles(env, urlUser(ownerUrl, "DATABASE_URL"), urlUser(authenticatorUrl, "AUTH_DATABASE_URL"));
+  return { kind: "external", roles, ownerUrl, authenticatorUrl, rootUrl: optional(env, "ROOT_DATABASE_URL") };
 }
 
 /**

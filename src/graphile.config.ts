@@ -16,6 +16,7 @@ import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AccessClaims } from "./auth/tokens";
+import type { DatabaseRoles } from "./config";
 import { fromLibraryError, internalError, toPublicError } from "./errors";
 import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
@@ -32,18 +33,17 @@ declare global {
   }
 }
 
-/** Database roles the API switches to (db/roles.sql). */
-export const ANONYMOUS_ROLE = "clinic_anonymous";
-export const AUTHENTICATED_ROLE = "clinic_user";
+/** Database roles the API switches to (db/roles.sql); their names come from configuration. */
+export type ApiRoles = Pick<DatabaseRoles, "anonymous" | "visitor">;
 
 /**
  * Database settings for one request: the role, and the verified claims that policies read as
  * `jwt.claims.<name>`. Unsigned requests get the anonymous role and no claim at all.
  */
-export function pgSettingsFor(claims: AccessClaims | undefined): Record<string, string> {
-  if (!claims) return { role: ANONYMOUS_ROLE };
+export function pgSettingsFor(roles: ApiRoles, claims: AccessClaims | undefined): Record<string, string> {
+  if (!claims) return { role: roles.anonymous };
   return {
-    role: AUTHENTICATED_ROLE,
+    role: roles.visitor,
     "jwt.claims.sub": claims.sub,
     "jwt.claims.tenant_id": claims.tenant_id,
     "jwt.claims.user_role": claims.user_role,
@@ -114,8 +114,10 @@ const NoIntrospectionPlugin: GraphileConfig.Plugin = {
 };
 
 export interface PresetOptions {
-  /** clinic_authenticator's connection string. */
+  /** The authenticator's connection string. */
   authenticatorUrl: string;
+  /** The roles the authenticator switches to. */
+  roles: ApiRoles;
   /** Introspection and Ruru (off in production unless GRAPHQL_INTROSPECTION=true). */
   introspection: boolean;
   /** Request limits; the defaults when left out. */
@@ -151,7 +153,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
         schemas: ["app_public"],
         // Introspect as the signed-in role so grants shape the schema: no mutation is offered
         // that the role could not run, and column grants decide the create/update inputs.
-        pgSettingsForIntrospection: { role: AUTHENTICATED_ROLE },
+        pgSettingsForIntrospection: { role: options.roles.visitor },
       }),
     ],
     schema: {
@@ -165,7 +167,9 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       context(requestContext) {
         const req = requestContext.expressv4?.req as Request | undefined;
         // statement_timeout is transaction-local like the claims: one slow request cannot hold a connection.
-        return { pgSettings: { ...pgSettingsFor(req?.claims), statement_timeout: `${limits.statementTimeoutMs}ms` } };
+        return {
+          pgSettings: { ...pgSettingsFor(options.roles, req?.claims), statement_timeout: `${limits.statementTimeoutMs}ms` },
+        };
       },
     },
     grafserv: {

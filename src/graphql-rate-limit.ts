@@ -20,7 +20,7 @@ export const DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE = 600;
 
 /**
  * The /graphql limiter; mount it after the bearer-token check, which sets `req.claims`.
- * `pool` connects as clinic_authenticator (it holds the counters' grants).
+ * `pool` connects as the authenticator role (it holds the counters' grants).
  */
 export const graphqlRateLimit = (requestsPerMinute: number, pool: Pool): RequestHandler =>
   rateLimit({

@@ -26,7 +26,7 @@ async function main(config: Config, logger: Logger) {
   logger.info(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
   const metrics = createMetrics();
   const database = await openDatabase(config.database, config.dataDir, logger);
-  await setUpDatabase(database.urls, { logger });
+  await setUpDatabase(database.urls, config.database.roles, { logger });
   if (config.database.kind === "embedded" && (await seedDemo(database.urls.ownerUrl))) {
     logger.info(
       `Demo clinic created. Admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}; doctor: ${DEMO_DOCTOR.email} / ${DEMO_DOCTOR.password}`,
@@ -94,6 +94,7 @@ async function startServer(config: Config, authenticatorUrl: string, logger: Log
     logger,
     metrics,
     metricsToken: config.metrics.token,
+    roles: config.database.roles,
     production: config.production,
     introspection: config.graphqlIntrospection,
     graphqlLimits: config.graphqlLimits,

@@ -25,7 +25,7 @@ const TABLE = { schemaName: "app_private", tableName: "rate_limits" } as const;
 export const hashedKey = (value: string) => createHash("sha256").update(value).digest("base64url");
 
 /**
- * An express-rate-limit store over `pool` (clinic_authenticator's, which holds the table's
+ * An express-rate-limit store over `pool` (the authenticator role's, which holds the table's
  * grants). `prefix` names the limit: its rows are `<prefix>:<key>`. One store per limiter.
  */
 export class SharedRateLimitStore implements Store {

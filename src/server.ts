@@ -15,7 +15,7 @@ import { corsFor } from "./cors";
 import { pagesRouter } from "./pages";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
-import { makePreset } from "./graphile.config";
+import { makePreset, type ApiRoles } from "./graphile.config";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
 import { createPool } from "./db/pool";
 import { healthRouter } from "./health";
@@ -26,6 +26,8 @@ import { DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE, graphqlRateLimit } from "./graphql
 
 export interface AppOptions {
   authenticatorUrl: string;
+  /** The roles the authenticator switches to per request (configuration's database roles). */
+  roles: ApiRoles;
   production: boolean;
   /** Introspection and Ruru; defaults to "not in production". */
   introspection?: boolean;
@@ -108,7 +110,7 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   if (options.metricsToken) app.get("/metrics", metricsHandler(metrics.registry, options.metricsToken));
   const corsOrigins = options.corsOrigins ?? [];
   app.use(["/auth", "/graphql"], corsFor(corsOrigins));
-  app.use("/auth", authRouter(pool, options.auth, corsOrigins));
+  app.use("/auth", authRouter(pool, options.roles, options.auth, corsOrigins));
   if (options.servePages) app.use(pagesRouter());
   const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
   const requestsPerMinute = options.graphqlRequestsPerMinute ?? DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE;
@@ -121,7 +123,14 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
 
   const introspection = options.introspection ?? !options.production;
   const pgl = postgraphile(
-    makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits, pool: graphqlPool, logger }),
+    makePreset({
+      authenticatorUrl: options.authenticatorUrl,
+      roles: options.roles,
+      introspection,
+      limits,
+      pool: graphqlPool,
+      logger,
+    }),
   );
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);

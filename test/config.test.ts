@@ -2,10 +2,16 @@
 import { ConfigError, loadConfig, VARIABLES, type Variable } from "../src/config";
 
 const secret = "0123456789abcdef0123456789abcdef";
+const DEFAULT_ROLES = {
+  owner: "clinic_owner",
+  authenticator: "clinic_authenticator",
+  anonymous: "clinic_anonymous",
+  visitor: "clinic_user",
+};
 
 test("development without variables uses the embedded database and defaults", () => {
   const config = loadConfig({});
-  expect(config.database).toEqual({ kind: "embedded", port: 54329 });
+  expect(config.database).toEqual({ kind: "embedded", port: 54329, roles: DEFAULT_ROLES });
   expect(config).toMatchObject({ production: false, port: 3000, jwtSecret: undefined, jwtExpiresInSeconds: 900 });
 });
 
@@ -22,8 +28,8 @@ test("production refuses to start without its database, JWT_SECRET or SMTP_URL, 
     new ConfigError(
       [
         "NODE_ENV=production needs DATABASE_URL, AUTH_DATABASE_URL, JWT_SECRET, SMTP_URL:",
-        "  DATABASE_URL: the clinic_owner login on your PostgreSQL (the embedded database is for development)",
-        "  AUTH_DATABASE_URL: the clinic_authenticator login on the same database",
+        "  DATABASE_URL: the owner login on your PostgreSQL (the embedded database is for development)",
+        "  AUTH_DATABASE_URL: the authenticator login on the same database",
         "  JWT_SECRET: the HS256 secret for access tokens, at least 32 bytes",
         "  SMTP_URL: the mail server; without it e-mails only go to the outbox folder",
       ].join("\n"),
@@ -59,9 +65,49 @@ test("DATABASE_URL needs AUTH_DATABASE_URL", () => {
   const config = loadConfig({ DATABASE_URL: "postgres://o@db/clinic", AUTH_DATABASE_URL: "postgres://a@db/clinic" });
   expect(config.database).toEqual({
     kind: "external",
+    roles: { ...DEFAULT_ROLES, owner: "o", authenticator: "a" },
     ownerUrl: "postgres://o@db/clinic",
     authenticatorUrl: "postgres://a@db/clinic",
     rootUrl: undefined,
+  });
+});
+
+describe("database role names", () => {
+  const external = { DATABASE_URL: "postgres://site2_owner:pw@db/site2", AUTH_DATABASE_URL: "postgres://site2_auth:pw@db/site2" };
+
+  test("come from the users of DATABASE_URL and AUTH_DATABASE_URL, and two variables", () => {
+    const config = loadConfig({ ...external, DATABASE_ANONYMOUS_ROLE: "site2_anonymous", DATABASE_VISITOR_ROLE: "site2_user" });
+    expect(config.database.roles).toEqual({
+      owner: "site2_owner",
+      authenticator: "site2_auth",
+      anonymous: "site2_anonymous",
+      visitor: "site2_user",
+    });
+  });
+
+  test.each([
+    ["DATABASE_ANONYMOUS_ROLE", "public"],
+    ["DATABASE_ANONYMOUS_ROLE", "current_user"],
+    ["DATABASE_VISITOR_ROLE", "Clinic_User"],
+    ["DATABASE_VISITOR_ROLE", "clinic_user; drop table x"],
+    ["DATABASE_VISITOR_ROLE", "pg_read_all_data"],
+    ["DATABASE_VISITOR_ROLE", "x".repeat(64)],
+  ])("%s=%s is refused: role names stand unquoted in SQL", (name, value) => {
+    expect(() => loadConfig({ ...external, [name]: value })).toThrow(new RegExp(`^${name} must be a role name`));
+  });
+
+  test("a URL's user must be a safe role name too", () => {
+    expect(() => loadConfig({ ...external, DATABASE_URL: "postgres://%22x%22@db/site2" })).toThrow(
+      /^The user of DATABASE_URL must be a role name/,
+    );
+    expect(() => loadConfig({ ...external, AUTH_DATABASE_URL: "postgres://db/site2" })).toThrow(
+      /^The user of AUTH_DATABASE_URL must be a role name/,
+    );
+  });
+
+  test("the four roles must differ", () => {
+    expect(() => loadConfig({ ...external, DATABASE_VISITOR_ROLE: "site2_auth" })).toThrow(/must be four different roles/);
+    expect(() => loadConfig({ DATABASE_ANONYMOUS_ROLE: "clinic_owner" })).toThrow(/must be four different roles/);
   });
 });
 

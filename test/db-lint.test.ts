@@ -3,8 +3,8 @@
  * deliberately broken object in scratch schemas (created in a transaction that is rolled back).
  */
 import { Client } from "pg";
-import { lintDatabase, PROJECT_SCOPE, RULES, type Finding } from "../src/db/lint";
-import { ownerUrl } from "./helpers";
+import { lintDatabase, projectScope, RULES, type Finding } from "../src/db/lint";
+import { ownerUrl, roles } from "./helpers";
 
 /** A superuser on the test database (roles and objects owned by other roles need one). */
 function superuserUrl() {
@@ -17,7 +17,7 @@ test("the migrated database has no findings", async () => {
   const client = new Client({ connectionString: ownerUrl() });
   await client.connect();
   try {
-    expect(await lintDatabase(client)).toEqual([]);
+    expect(await lintDatabase(client, projectScope(roles()))).toEqual([]);
   } finally {
     await client.end();
   }
@@ -96,7 +96,7 @@ describe("each rule fires on a broken object", () => {
     await client.query("begin");
     await client.query(BROKEN);
     findings = await lintDatabase(client, {
-      ...PROJECT_SCOPE,
+      ...projectScope(roles()),
       exposedSchemas: ["lint_pub"],
       privateSchemas: ["lint_priv"],
       apiRoles: [api, anon],

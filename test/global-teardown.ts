@@ -1,4 +1,4 @@
-/** Removes what global-setup made: the test database, and the embedded server with its files. */
+/** Removes what global-setup made: the test database and its roles, or the embedded server with its files. */
 import { rmSync } from "node:fs";
 import { Client } from "pg";
 
@@ -14,6 +14,8 @@ export default async function globalTeardown() {
   await client.connect();
   try {
     await client.query(`drop database if exists "${database.name}" with (force)`);
+    const { owner, authenticator, anonymous, visitor } = database.roles;
+    await client.query(`drop role if exists ${authenticator}, ${anonymous}, ${visitor}, ${owner}`);
   } finally {
     await client.end();
   }

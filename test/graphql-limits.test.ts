@@ -16,6 +16,7 @@ import {
   authenticatorUrl,
   closePool,
   errorCodes,
+  roles,
   signUpClinic,
   startServer,
   tokenSettings,
@@ -43,7 +44,7 @@ beforeAll(async () => {
     client.query(`
       create function app_public.slow_echo(seconds float8) returns float8 language sql volatile
         as $$ select seconds from pg_sleep(seconds) $$;
-      grant execute on function app_public.slow_echo(float8) to clinic_user;`),
+      grant execute on function app_public.slow_echo(float8) to ${roles().visitor};`),
   );
   clinic = await signUpClinic();
   server = await startServer({ graphqlLimits: small });
@@ -169,6 +170,7 @@ test("production turns introspection and Ruru off unless enabled", async () => {
   ] as const) {
     const app = await createApp({
       authenticatorUrl: authenticatorUrl(),
+      roles: roles(),
       production: true,
       introspection,
       auth: {

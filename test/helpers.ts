@@ -8,14 +8,16 @@ import { Client, Pool, type PoolClient } from "pg";
 import { createApp, type RunningApp } from "../src/server";
 import type { AuthRateLimits } from "../src/auth/rate-limits";
 import type { GraphqlLimits } from "../src/graphql-limits";
-import type { CorsOrigins } from "../src/config";
+import type { CorsOrigins, DatabaseRoles } from "../src/config";
 import type { Logger } from "../src/logger";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
-import { pgSettingsFor } from "../src/graphile.config";
+import { pgSettingsFor, type ApiRoles } from "../src/graphile.config";
 import { inTransactionWith } from "../src/db/transaction";
 
 export const ownerUrl = () => process.env.TEST_OWNER_URL as string;
 export const authenticatorUrl = () => process.env.TEST_AUTHENTICATOR_URL as string;
+/** The test run's own role names (global-setup), never a deployment's `clinic_*`. */
+export const roles = (): DatabaseRoles => JSON.parse(process.env.TEST_DATABASE_ROLES as string);
 
 export const tokenSettings: TokenSettings = {
   secret: "test-secret-that-is-at-least-32-bytes-long!!",
@@ -32,7 +34,7 @@ let unique = 0;
 /** A string unique within the run, for e-mails and names. */
 export const uniq = (prefix: string) => `${prefix}-${process.pid}-${Date.now().toString(36)}-${++unique}`;
 
-/** Runs SQL as clinic_owner (bypasses RLS: for setting up and for checking what really is stored). */
+/** Runs SQL as the owner (bypasses RLS: for setting up and for checking what really is stored). */
 export async function asOwner<T>(work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: ownerUrl() });
   await client.connect();
@@ -60,7 +62,7 @@ export async function closePool() {
  * (or none): same role, same settings. Commits, or rolls back when `work` throws.
  */
 export function asClaims<T>(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  return inTransactionWith(authenticatorPool(), pgSettingsFor(claims), work);
+  return inTransactionWith(authenticatorPool(), pgSettingsFor(roles(), claims), work);
 }
 
 /** Like asClaims, but returns the SQLSTATE the work failed with (throws when it succeeded). */
@@ -224,6 +226,8 @@ export interface GraphQLBody {
 const generousLimits: AuthRateLimits = { perIpPerMinute: 100_000, failedLoginsPerAccount: 100_000 };
 
 export interface ServerOptions {
+  /** Another deployment's database (authenticator URL and roles); the test run's when left out. */
+  database?: { authenticatorUrl: string; roles: ApiRoles };
   production?: boolean;
   graphqlLimits?: GraphqlLimits;
   rateLimits?: AuthRateLimits;
@@ -242,7 +246,8 @@ export interface ServerOptions {
 
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const app = await createApp({
-    authenticatorUrl: authenticatorUrl(),
+    authenticatorUrl: options.database?.authenticatorUrl ?? authenticatorUrl(),
+    roles: options.database?.roles ?? roles(),
     production: options.production ?? false,
     graphqlLimits: options.graphqlLimits,
     graphqlRequestsPerMinute: options.graphqlRequestsPerMinute ?? 100_000,

@@ -6,7 +6,7 @@
  */
 import { buildSchema, getNamedType, type GraphQLSchema } from "postgraphile/graphql";
 import { printSchemaSdl } from "../src/schema-sdl";
-import { asOwner, authenticatorUrl, seedClinicalRows, signUpClinic, startServer, useServer, type Clinic } from "./helpers";
+import { asOwner, authenticatorUrl, roles, seedClinicalRows, signUpClinic, startServer, useServer, type Clinic } from "./helpers";
 import { attack, snapshotOf, victimOf, type AttackReport, type Victim } from "./isolation-attack";
 
 const server = useServer();
@@ -18,7 +18,7 @@ let before: unknown;
 const reports: Record<string, AttackReport> = {};
 
 beforeAll(async () => {
-  schema = buildSchema(await printSchemaSdl(authenticatorUrl()));
+  schema = buildSchema(await printSchemaSdl(authenticatorUrl(), roles()));
   [a, b] = [await signUpClinic(), await signUpClinic()];
   await seedClinicalRows(a);
   await seedClinicalRows(b);
@@ -61,15 +61,15 @@ describe("a table added later is covered without editing the attack", () => {
         alter table app_public.isolation_fixtures enable row level security;
         alter table app_public.isolation_fixtures force row level security;
         -- The mistake under test: a select policy that forgets the tenant.
-        create policy select_all on app_public.isolation_fixtures for select to clinic_user using (true);
-        create policy write_own on app_public.isolation_fixtures for all to clinic_user
+        create policy select_all on app_public.isolation_fixtures for select to ${roles().visitor} using (true);
+        create policy write_own on app_public.isolation_fixtures for all to ${roles().visitor}
           using (tenant_id = app_public.current_tenant_id()) with check (tenant_id = app_public.current_tenant_id());
-        grant select, delete on app_public.isolation_fixtures to clinic_user;
-        grant insert (label), update (label) on app_public.isolation_fixtures to clinic_user;
+        grant select, delete on app_public.isolation_fixtures to ${roles().visitor};
+        grant insert (label), update (label) on app_public.isolation_fixtures to ${roles().visitor};
         insert into app_public.isolation_fixtures (tenant_id, label) values ('${a.tenantId}', 'A fixture'), ('${b.tenantId}', 'B fixture');`),
     );
     fixtureServer = await startServer();
-    fixtureSchema = buildSchema(await printSchemaSdl(authenticatorUrl()));
+    fixtureSchema = buildSchema(await printSchemaSdl(authenticatorUrl(), roles()));
   });
   afterAll(async () => {
     await fixtureServer.close();

@@ -1,10 +1,20 @@
 /**
  * Tenant isolation: whatever a user of tenant B sends, tenant A's rows stay invisible and
  * unchanged, and B's rows can never point at A's. Checked in SQL, as PostGraphile runs it
- * (role clinic_user plus the JWT claims), and over GraphQL for counts and aggregates.
+ * (the signed-in role plus the JWT claims), and over GraphQL for counts and aggregates.
  */
 import type { PoolClient } from "pg";
-import { asClaims, asOwner, seedClinicalRows, signUpClinic, sqlStateOf, useServer, type Clinic, type Member } from "./helpers";
+import {
+  asClaims,
+  asOwner,
+  roles,
+  seedClinicalRows,
+  signUpClinic,
+  sqlStateOf,
+  useServer,
+  type Clinic,
+  type Member,
+} from "./helpers";
 
 let a: Clinic;
 let b: Clinic;
@@ -217,7 +227,7 @@ describe("fail closed", () => {
       { "jwt.claims.tenant_id": `${a.tenantId}'` },
     ]) {
       const { rows } = await asClaims(undefined, async (c) => {
-        await c.query("set local role clinic_user");
+        await c.query(`set local role ${roles().visitor}`);
         for (const [name, value] of Object.entries(settings)) await c.query("select set_config($1, $2, true)", [name, value]);
         await c.query("select set_config('jwt.claims.user_role', 'admin', true)");
         return c.query(`select count(*)::int as n from app_public.${table}`);
@@ -228,7 +238,7 @@ describe("fail closed", () => {
 
   test("without a tenant claim nothing can be written", async () => {
     const code = await sqlStateOf(undefined, async (c) => {
-      await c.query("set local role clinic_user");
+      await c.query(`set local role ${roles().visitor}`);
       await c.query("select set_config('jwt.claims.user_role', 'admin', true)");
       await c.query("insert into app_public.patients (full_name) values ('Nobody')");
     });

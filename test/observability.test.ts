@@ -19,7 +19,7 @@ import { startWorker } from "../src/jobs/worker";
 import { createLogger } from "../src/logger";
 import { createMailer, NotSentError } from "../src/mail/mailer";
 import { countEmails, createMetrics, serveMetrics } from "../src/metrics";
-import { asOwner, FIXTURE_PASSWORD, ownerUrl, signUpClinic, uniq, useServer } from "./helpers";
+import { asOwner, FIXTURE_PASSWORD, ownerUrl, roles, signUpClinic, uniq, useServer } from "./helpers";
 import { drainJobs } from "./mail";
 
 /** Every line the app logs, parsed. */
@@ -202,10 +202,10 @@ describe("probes", () => {
     await admin.connect();
     try {
       await admin.query(`alter database "${database}" with allow_connections false`);
-      await admin.query(
-        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = 'clinic_authenticator'",
-        [database],
-      );
+      await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2", [
+        database,
+        roles().authenticator,
+      ]);
       const live = await fetch(`${server.url}/healthz`);
       expect(live.status).toBe(200);
       const ready = await fetch(`${server.url}/readyz`);

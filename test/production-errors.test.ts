@@ -4,7 +4,7 @@
  * the database going away. Each response is scanned for all of them.
  */
 import { Client } from "pg";
-import { asOwner, ownerUrl, signUpClinic, useServer, type Clinic } from "./helpers";
+import { asOwner, ownerUrl, roles, signUpClinic, useServer, type Clinic } from "./helpers";
 
 const server = useServer({ production: true });
 let a: Clinic;
@@ -71,10 +71,10 @@ test("the database going away is answered as INTERNAL on GraphQL and /auth, and 
   await admin.connect();
   try {
     await admin.query(`alter database "${database}" with allow_connections false`);
-    await admin.query(
-      "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = 'clinic_authenticator'",
-      [database],
-    );
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2", [
+      database,
+      roles().authenticator,
+    ]);
     const graphql = await server.graphql(a.admin.token, "{ patients { totalCount } }");
     expect(graphql.body.errors?.[0].extensions?.code).toBe("INTERNAL");
     const login = await server.post("/auth/login", { email: a.admin.email, password: "correct horse battery" });

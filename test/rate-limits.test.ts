@@ -9,6 +9,7 @@ import {
   asOwner,
   closePool,
   FIXTURE_PASSWORD,
+  roles,
   signUpClinic,
   sqlStateOf,
   startServer,
@@ -169,13 +170,15 @@ describe("when the counters cannot be reached", () => {
   });
 
   test("each instance counts in its own memory: requests are answered and the limit still holds", async () => {
-    await asOwner((c) => c.query("revoke all on app_private.rate_limits from clinic_authenticator"));
+    await asOwner((c) => c.query(`revoke all on app_private.rate_limits from ${roles().authenticator}`));
     try {
       for (let i = 0; i < LIMIT; i++) expect((await server.graphql(clinic.admin.token, QUERY)).status).toBe(200);
       expect(await server.graphql(clinic.admin.token, QUERY)).toEqual({ status: 429, body: RATEL_GRAPHQL });
       expect(await graphqlCounter(clinic.admin.userId)).toEqual([]);
     } finally {
-      await asOwner((c) => c.query("grant select, insert, update, delete on app_private.rate_limits to clinic_authenticator"));
+      await asOwner((c) =>
+        c.query(`grant select, insert, update, delete on app_private.rate_limits to ${roles().authenticator}`),
+      );
     }
   });
 });
@@ -190,18 +193,22 @@ describe("who may touch the counters", () => {
   });
 
   test("only the API's own login holds privileges on them", async () => {
+    const { authenticator, anonymous, visitor } = roles();
     const { rows } = await asOwner((c) =>
       c.query(
         `select r.rolname as role, array(select p from unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
            where has_table_privilege(r.oid, 'app_private.rate_limits', p)) as privileges
-         from pg_roles r where r.rolname in ('clinic_authenticator', 'clinic_user', 'clinic_anonymous') order by 1`,
+         from pg_roles r where r.rolname = any($1) order by 1`,
+        [[authenticator, visitor, anonymous]],
       ),
     );
-    expect(rows).toEqual([
-      { role: "clinic_anonymous", privileges: [] },
-      { role: "clinic_authenticator", privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"] },
-      { role: "clinic_user", privileges: [] },
-    ]);
+    expect(rows).toEqual(
+      [
+        { role: anonymous, privileges: [] },
+        { role: authenticator, privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"] },
+        { role: visitor, privileges: [] },
+      ].sort((a, b) => (a.role < b.role ? -1 : 1)),
+    );
   });
 });
 

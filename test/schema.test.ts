@@ -6,12 +6,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { printSchemaSdl } from "../src/schema-sdl";
-import { authenticatorUrl } from "./helpers";
+import { authenticatorUrl, roles } from "./helpers";
 
 const file = path.resolve(__dirname, "../schema.graphql");
 
 test("the committed schema.graphql matches the schema generated from the migrations", async () => {
-  const live = await printSchemaSdl(authenticatorUrl());
+  const live = await printSchemaSdl(authenticatorUrl(), roles());
   if (process.env.UPDATE_SCHEMA === "1") writeFileSync(file, live);
   expect(live).toBe(readFileSync(file, "utf8"));
 });

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { buildSchema, getNamedType, isObjectType, type GraphQLSchema } from "postgraphile/graphql";
 import { printSchemaSdl } from "../src/schema-sdl";
-import { asClaims, asOwner, authenticatorUrl, seedClinicalRows, signUpClinic, useServer, type Clinic } from "./helpers";
+import { asClaims, asOwner, authenticatorUrl, roles, seedClinicalRows, signUpClinic, useServer, type Clinic } from "./helpers";
 import { connections, sample, victimOf, type Victim } from "./isolation-attack";
 
 const server = useServer();
@@ -42,7 +42,7 @@ const rowsOf = (clinic: Clinic) =>
   });
 
 beforeAll(async () => {
-  schema = buildSchema(await printSchemaSdl(authenticatorUrl()));
+  schema = buildSchema(await printSchemaSdl(authenticatorUrl(), roles()));
   a = await signUpClinic();
   b = await signUpClinic();
   await seedClinicalRows(a);

@@ -1,5 +1,5 @@
 --! Previous: -
---! Hash: sha1:0aca435ecc636b6bb2185598b5affba9732ebf86
+--! Hash: sha1:e91a70f2cf0e24c23a23f4626b2622c090738448
 --! Message: initial schema
 
 --! split: 1-schemas-and-claims.sql
@@ -13,8 +13,8 @@ comment on schema app_public is 'Everything the GraphQL API exposes. Every table
 create schema app_private;
 comment on schema app_private is 'Secrets and internals (password hashes, one-time tokens, trigger functions). Never exposed; API roles may call only the few functions granted to them.';
 
-grant usage on schema app_public to clinic_anonymous, clinic_user;
-grant usage on schema app_private to clinic_anonymous, clinic_user;
+grant usage on schema app_public to :DATABASE_ANONYMOUS, :DATABASE_VISITOR;
+grant usage on schema app_private to :DATABASE_ANONYMOUS, :DATABASE_VISITOR;
 
 /*
  * Claim helpers. The API server verifies the JWT and hands its claims to PostgreSQL as
@@ -64,11 +64,11 @@ $$;
 comment on function app_public.current_doctor_id() is
   'The doctor profile of the signed-in user, from the JWT claim `doctor_id` (doctor users only); lets policies say "own rows" without a subquery.';
 
-grant execute on function app_private.uuid_or_null(text) to clinic_anonymous, clinic_user;
+grant execute on function app_private.uuid_or_null(text) to :DATABASE_ANONYMOUS, :DATABASE_VISITOR;
 grant execute on function
   app_public.current_tenant_id(), app_public.current_user_id(),
   app_public.current_user_role(), app_public.current_doctor_id()
-  to clinic_anonymous, clinic_user;
+  to :DATABASE_ANONYMOUS, :DATABASE_VISITOR;
 
 /*
  * Shared triggers.
@@ -142,10 +142,10 @@ insert into app_public.subscription_plans (plan, display_name, max_doctors, tria
 alter table app_public.subscription_plans enable row level security;
 alter table app_public.subscription_plans force row level security;
 create policy select_all on app_public.subscription_plans
-  for select to clinic_anonymous, clinic_user using (true);
+  for select to :DATABASE_ANONYMOUS, :DATABASE_VISITOR using (true);
 comment on policy select_all on app_public.subscription_plans is
   'Plans are public price-list information: anyone may read them, nobody but the owner may change them.';
-grant select on app_public.subscription_plans to clinic_anonymous, clinic_user;
+grant select on app_public.subscription_plans to :DATABASE_ANONYMOUS, :DATABASE_VISITOR;
 
 
 create function app_private.is_time_zone(name text) returns boolean
@@ -155,7 +155,7 @@ as $$
   select exists (select from pg_catalog.pg_timezone_names where pg_timezone_names.name = is_time_zone.name)
 $$;
 comment on function app_private.is_time_zone(text) is 'Whether the text is an IANA time zone name this server knows, e.g. `Europe/Madrid`.';
-grant execute on function app_private.is_time_zone(text) to clinic_user;
+grant execute on function app_private.is_time_zone(text) to :DATABASE_VISITOR;
 
 create table app_public.tenants (
   id                uuid primary key default gen_random_uuid(),
@@ -185,15 +185,15 @@ create trigger _100_timestamps before insert or update on app_public.tenants
 alter table app_public.tenants enable row level security;
 alter table app_public.tenants force row level security;
 create policy select_own_tenant on app_public.tenants
-  for select to clinic_user using (id = app_public.current_tenant_id());
+  for select to :DATABASE_VISITOR using (id = app_public.current_tenant_id());
 comment on policy select_own_tenant on app_public.tenants is 'Users see their own tenant row and no other.';
 create policy update_own_tenant_as_admin on app_public.tenants
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (id = app_public.current_tenant_id() and app_public.current_user_role() = 'admin')
   with check (id = app_public.current_tenant_id() and app_public.current_user_role() = 'admin');
 comment on policy update_own_tenant_as_admin on app_public.tenants is 'Admins rename their tenant or change its time zone; the plan is not theirs to change.';
-grant select on app_public.tenants to clinic_user;
-grant update (name, time_zone) on app_public.tenants to clinic_user;
+grant select on app_public.tenants to :DATABASE_VISITOR;
+grant update (name, time_zone) on app_public.tenants to :DATABASE_VISITOR;
 
 --! split: 3-users.sql
 -- Users: the people who sign in. Credentials and one-time tokens live apart, in app_private.
@@ -250,24 +250,24 @@ create trigger _300_keep_an_admin before update of user_role, is_active on app_p
 alter table app_public.users enable row level security;
 alter table app_public.users force row level security;
 create policy select_self_or_as_admin on app_public.users
-  for select to clinic_user
+  for select to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (id = app_public.current_user_id() or app_public.current_user_role() = 'admin'));
 comment on policy select_self_or_as_admin on app_public.users is 'Users read their own row; admins read every user of their tenant.';
 create policy insert_as_admin on app_public.users
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() = 'admin');
 comment on policy insert_as_admin on app_public.users is 'Only admins add users (no invitation step: the seed decision).';
 create policy update_self_or_as_admin on app_public.users
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (id = app_public.current_user_id() or app_public.current_user_role() = 'admin'))
   with check (tenant_id = app_public.current_tenant_id()
          and (id = app_public.current_user_id() or app_public.current_user_role() = 'admin'));
 comment on policy update_self_or_as_admin on app_public.users is 'Users edit their own name and e-mail; admins also change roles and deactivate. Users are never deleted.';
-grant select on app_public.users to clinic_user;
-grant insert (email, full_name, user_role, is_active) on app_public.users to clinic_user;
-grant update (email, full_name, user_role, is_active) on app_public.users to clinic_user;
+grant select on app_public.users to :DATABASE_VISITOR;
+grant insert (email, full_name, user_role, is_active) on app_public.users to :DATABASE_VISITOR;
+grant update (email, full_name, user_role, is_active) on app_public.users to :DATABASE_VISITOR;
 
 
 create table app_private.user_secrets (
@@ -351,7 +351,7 @@ end;
 $$;
 comment on function app_private.assert_valid_offices(jsonb) is
   'True for a valid offices array: at most 50 objects with only the keys id (unique non-empty text, at most 50 characters), name (non-empty text), address (text or null, optional) and is_primary (boolean), exactly one primary when not empty. Otherwise raises OFFIC with what is wrong, so the client learns more than "check failed".';
-grant execute on function app_private.assert_valid_offices(jsonb) to clinic_user;
+grant execute on function app_private.assert_valid_offices(jsonb) to :DATABASE_VISITOR;
 
 create table app_public.doctors (
   id             uuid primary key default gen_random_uuid(),
@@ -404,14 +404,14 @@ create trigger _200_protect_columns before update on app_public.doctors
 alter table app_public.doctors enable row level security;
 alter table app_public.doctors force row level security;
 create policy select_own_tenant on app_public.doctors
-  for select to clinic_user using (tenant_id = app_public.current_tenant_id());
+  for select to :DATABASE_VISITOR using (tenant_id = app_public.current_tenant_id());
 comment on policy select_own_tenant on app_public.doctors is 'Every user of a tenant reads its doctors (to book, to prescribe).';
 create policy insert_as_admin on app_public.doctors
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() = 'admin');
 comment on policy insert_as_admin on app_public.doctors is 'Admins add doctors directly, without invitation (the seed decision).';
 create policy update_as_admin_or_self on app_public.doctors
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (app_public.current_user_role() = 'admin'
               or (app_public.current_user_role() = 'doctor' and id = app_public.current_doctor_id())))
@@ -421,12 +421,12 @@ create policy update_as_admin_or_self on app_public.doctors
 comment on policy update_as_admin_or_self on app_public.doctors is
   'Admins edit any doctor of the tenant; a doctor edits their own profile and offices (not their account, license or active flag).';
 create policy delete_as_admin on app_public.doctors
-  for delete to clinic_user
+  for delete to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() = 'admin');
 comment on policy delete_as_admin on app_public.doctors is 'Admins may delete a doctor who has no appointments or prescriptions yet; otherwise deactivate.';
-grant select, delete on app_public.doctors to clinic_user;
-grant insert (user_id, full_name, specialty, license_number, email, phone, offices, is_active) on app_public.doctors to clinic_user;
-grant update (user_id, full_name, specialty, license_number, email, phone, offices, is_active) on app_public.doctors to clinic_user;
+grant select, delete on app_public.doctors to :DATABASE_VISITOR;
+grant insert (user_id, full_name, specialty, license_number, email, phone, offices, is_active) on app_public.doctors to :DATABASE_VISITOR;
+grant update (user_id, full_name, specialty, license_number, email, phone, offices, is_active) on app_public.doctors to :DATABASE_VISITOR;
 
 --! split: 5-plan-limit.sql
 -- Plan limit: a tenant's active doctors never exceed its plan's max_doctors.
@@ -529,24 +529,24 @@ create trigger _100_timestamps before insert or update on app_public.patients
 alter table app_public.patients enable row level security;
 alter table app_public.patients force row level security;
 create policy select_own_tenant on app_public.patients
-  for select to clinic_user using (tenant_id = app_public.current_tenant_id());
+  for select to :DATABASE_VISITOR using (tenant_id = app_public.current_tenant_id());
 comment on policy select_own_tenant on app_public.patients is 'Every user of a tenant reads its patients.';
 create policy insert_as_front_desk on app_public.patients
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'receptionist'));
 comment on policy insert_as_front_desk on app_public.patients is 'Admins and receptionists register patients.';
 create policy update_as_front_desk on app_public.patients
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'receptionist'))
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'receptionist'));
 comment on policy update_as_front_desk on app_public.patients is 'Admins and receptionists edit patients.';
 create policy delete_as_front_desk on app_public.patients
-  for delete to clinic_user
+  for delete to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'receptionist'));
 comment on policy delete_as_front_desk on app_public.patients is 'Admins and receptionists delete patients who have no appointments or prescriptions.';
-grant select, delete on app_public.patients to clinic_user;
-grant insert (full_name, birth_date, gender, phone, email, address, notes) on app_public.patients to clinic_user;
-grant update (full_name, birth_date, gender, phone, email, address, notes) on app_public.patients to clinic_user;
+grant select, delete on app_public.patients to :DATABASE_VISITOR;
+grant insert (full_name, birth_date, gender, phone, email, address, notes) on app_public.patients to :DATABASE_VISITOR;
+grant update (full_name, birth_date, gender, phone, email, address, notes) on app_public.patients to :DATABASE_VISITOR;
 
 --! split: 7-appointments.sql
 -- Appointments: a patient with a doctor, at one of the doctor's offices, at a time the doctor
@@ -559,7 +559,7 @@ as $$
 $$;
 comment on function app_private.holds_slot(text) is
   'Whether an appointment in this status occupies the doctor''s time: all but `cancelled`, `noshow`, `entered-in-error` and `waitlist` (a waiting-list entry is not a held slot).';
-grant execute on function app_private.holds_slot(text) to clinic_user;
+grant execute on function app_private.holds_slot(text) to :DATABASE_VISITOR;
 
 create table app_public.appointments (
   id                  uuid primary key default gen_random_uuid(),
@@ -678,14 +678,14 @@ create trigger _300_keep_booked_offices before update of offices on app_public.d
 alter table app_public.appointments enable row level security;
 alter table app_public.appointments force row level security;
 create policy select_own_tenant on app_public.appointments
-  for select to clinic_user using (tenant_id = app_public.current_tenant_id());
+  for select to :DATABASE_VISITOR using (tenant_id = app_public.current_tenant_id());
 comment on policy select_own_tenant on app_public.appointments is 'Every user of a tenant reads its schedule.';
 create policy insert_as_front_desk on app_public.appointments
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'receptionist'));
 comment on policy insert_as_front_desk on app_public.appointments is 'Admins and receptionists book appointments.';
 create policy update_as_front_desk_or_own_doctor on app_public.appointments
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (app_public.current_user_role() in ('admin', 'receptionist')
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())))
@@ -695,14 +695,14 @@ create policy update_as_front_desk_or_own_doctor on app_public.appointments
 comment on policy update_as_front_desk_or_own_doctor on app_public.appointments is
   'Admins and receptionists change any appointment; a doctor changes the status and notes of their own (columns guarded by a trigger).';
 create policy delete_as_front_desk on app_public.appointments
-  for delete to clinic_user
+  for delete to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'receptionist'));
 comment on policy delete_as_front_desk on app_public.appointments is 'Admins and receptionists delete appointments booked by mistake (prefer status `entered-in-error`).';
-grant select, delete on app_public.appointments to clinic_user;
+grant select, delete on app_public.appointments to :DATABASE_VISITOR;
 grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason)
-  on app_public.appointments to clinic_user;
+  on app_public.appointments to :DATABASE_VISITOR;
 grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason)
-  on app_public.appointments to clinic_user;
+  on app_public.appointments to :DATABASE_VISITOR;
 
 --! split: 8-medicines.sql
 -- Medicines: one global catalogue (tenant_id NULL, shared read-only by every tenant) plus each
@@ -736,26 +736,26 @@ create trigger _100_timestamps before insert or update on app_public.medicines
 alter table app_public.medicines enable row level security;
 alter table app_public.medicines force row level security;
 create policy select_global_or_own_tenant on app_public.medicines
-  for select to clinic_user
+  for select to :DATABASE_VISITOR
   using (app_public.current_tenant_id() is not null
          and (tenant_id is null or tenant_id = app_public.current_tenant_id()));
 comment on policy select_global_or_own_tenant on app_public.medicines is 'Signed-in users read the global catalogue and their own tenant''s medicines.';
 create policy insert_as_prescriber on app_public.medicines
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'doctor'));
 comment on policy insert_as_prescriber on app_public.medicines is 'Admins and doctors add medicines to their own tenant; nobody adds to the global catalogue through the API.';
 create policy update_own_as_prescriber on app_public.medicines
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'doctor'))
   with check (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'doctor'));
 comment on policy update_own_as_prescriber on app_public.medicines is 'Admins and doctors edit their tenant''s own medicines; global rows match no write policy.';
 create policy delete_own_as_prescriber on app_public.medicines
-  for delete to clinic_user
+  for delete to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'doctor'));
 comment on policy delete_own_as_prescriber on app_public.medicines is 'Admins and doctors delete their tenant''s own unused medicines.';
-grant select, delete on app_public.medicines to clinic_user;
-grant insert (name, dosage_form, strength) on app_public.medicines to clinic_user;
-grant update (name, dosage_form, strength) on app_public.medicines to clinic_user;
+grant select, delete on app_public.medicines to :DATABASE_VISITOR;
+grant insert (name, dosage_form, strength) on app_public.medicines to :DATABASE_VISITOR;
+grant update (name, dosage_form, strength) on app_public.medicines to :DATABASE_VISITOR;
 
 --! split: 9-prescriptions.sql
 -- Prescriptions and their items. Statuses are HL7 FHIR's MedicationRequest status codes.
@@ -812,17 +812,17 @@ create trigger _100_timestamps before insert or update on app_public.prescriptio
 alter table app_public.prescriptions enable row level security;
 alter table app_public.prescriptions force row level security;
 create policy select_as_clinician on app_public.prescriptions
-  for select to clinic_user
+  for select to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'doctor'));
 comment on policy select_as_clinician on app_public.prescriptions is 'Admins and doctors read the tenant''s prescriptions; receptionists do not.';
 create policy insert_own_as_doctor_or_admin on app_public.prescriptions
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id()
               and (app_public.current_user_role() = 'admin'
                    or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())));
 comment on policy insert_own_as_doctor_or_admin on app_public.prescriptions is 'A doctor writes prescriptions in their own name; an admin may enter one for any doctor.';
 create policy update_own_as_doctor_or_admin on app_public.prescriptions
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (app_public.current_user_role() = 'admin'
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())))
@@ -831,14 +831,14 @@ create policy update_own_as_doctor_or_admin on app_public.prescriptions
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())));
 comment on policy update_own_as_doctor_or_admin on app_public.prescriptions is 'A doctor changes their own prescriptions; an admin any of the tenant''s.';
 create policy delete_own_as_doctor_or_admin on app_public.prescriptions
-  for delete to clinic_user
+  for delete to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (app_public.current_user_role() = 'admin'
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())));
 comment on policy delete_own_as_doctor_or_admin on app_public.prescriptions is 'A doctor deletes their own prescriptions (prefer status `entered-in-error`); an admin any of the tenant''s.';
-grant select, delete on app_public.prescriptions to clinic_user;
-grant insert (patient_id, doctor_id, appointment_id, status, issued_at, notes) on app_public.prescriptions to clinic_user;
-grant update (patient_id, appointment_id, status, issued_at, notes) on app_public.prescriptions to clinic_user;
+grant select, delete on app_public.prescriptions to :DATABASE_VISITOR;
+grant insert (patient_id, doctor_id, appointment_id, status, issued_at, notes) on app_public.prescriptions to :DATABASE_VISITOR;
+grant update (patient_id, appointment_id, status, issued_at, notes) on app_public.prescriptions to :DATABASE_VISITOR;
 
 
 create table app_public.prescription_items (
@@ -903,17 +903,17 @@ create trigger _200_fill_and_check before insert or update of prescription_id, m
 alter table app_public.prescription_items enable row level security;
 alter table app_public.prescription_items force row level security;
 create policy select_as_clinician on app_public.prescription_items
-  for select to clinic_user
+  for select to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id() and app_public.current_user_role() in ('admin', 'doctor'));
 comment on policy select_as_clinician on app_public.prescription_items is 'Admins and doctors read prescription items; receptionists do not.';
 create policy insert_own_as_doctor_or_admin on app_public.prescription_items
-  for insert to clinic_user
+  for insert to :DATABASE_VISITOR
   with check (tenant_id = app_public.current_tenant_id()
               and (app_public.current_user_role() = 'admin'
                    or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())));
 comment on policy insert_own_as_doctor_or_admin on app_public.prescription_items is 'Items are added to a prescription by its doctor or an admin.';
 create policy update_own_as_doctor_or_admin on app_public.prescription_items
-  for update to clinic_user
+  for update to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (app_public.current_user_role() = 'admin'
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())))
@@ -922,16 +922,16 @@ create policy update_own_as_doctor_or_admin on app_public.prescription_items
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())));
 comment on policy update_own_as_doctor_or_admin on app_public.prescription_items is 'Items are changed by the prescription''s doctor or an admin.';
 create policy delete_own_as_doctor_or_admin on app_public.prescription_items
-  for delete to clinic_user
+  for delete to :DATABASE_VISITOR
   using (tenant_id = app_public.current_tenant_id()
          and (app_public.current_user_role() = 'admin'
               or (app_public.current_user_role() = 'doctor' and doctor_id = app_public.current_doctor_id())));
 comment on policy delete_own_as_doctor_or_admin on app_public.prescription_items is 'Items are removed by the prescription''s doctor or an admin.';
-grant select, delete on app_public.prescription_items to clinic_user;
+grant select, delete on app_public.prescription_items to :DATABASE_VISITOR;
 grant insert (prescription_id, medicine_id, dose, frequency, duration_days, quantity, instructions)
-  on app_public.prescription_items to clinic_user;
+  on app_public.prescription_items to :DATABASE_VISITOR;
 grant update (medicine_id, dose, frequency, duration_days, quantity, instructions)
-  on app_public.prescription_items to clinic_user;
+  on app_public.prescription_items to :DATABASE_VISITOR;
 
 --! split: 10-accounts.sql
 -- Sign-up, login, account activation and adding doctors. Passwords are hashed by the API
@@ -982,7 +982,7 @@ end;
 $$;
 comment on function app_private.register_clinic(text, text, text, text, text) is
   'Signs up a clinic group: a tenant on the trial plan (trial length from subscription_plans) and its first admin, in one transaction. Raises TAKEN for an e-mail in use. SECURITY DEFINER: called before anyone is signed in.';
-grant execute on function app_private.register_clinic(text, text, text, text, text) to clinic_anonymous;
+grant execute on function app_private.register_clinic(text, text, text, text, text) to :DATABASE_ANONYMOUS;
 
 create function app_private.login_candidate(email text)
   returns table (password_hash text, is_active boolean, session jsonb)
@@ -994,7 +994,7 @@ as $$
 $$;
 comment on function app_private.login_candidate(text) is
   'The password hash and session of the user with this e-mail, for the API server to verify a password (argon2 runs in the server). No row for an unknown e-mail or a user who never set a password. SECURITY DEFINER: login comes before any claim.';
-grant execute on function app_private.login_candidate(text) to clinic_anonymous;
+grant execute on function app_private.login_candidate(text) to :DATABASE_ANONYMOUS;
 
 create function app_private.set_password_with_token(token text, password_hash text) returns jsonb
   language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp
@@ -1018,7 +1018,7 @@ end;
 $$;
 comment on function app_private.set_password_with_token(text, text) is
   'Sets a password with a one-time token (used once, within its lifetime, for an active user) and returns the session. Raises TOKEN otherwise. SECURITY DEFINER: the user is not signed in yet.';
-grant execute on function app_private.set_password_with_token(text, text) to clinic_anonymous;
+grant execute on function app_private.set_password_with_token(text, text) to :DATABASE_ANONYMOUS;
 
 create function app_public.issue_activation_token(user_id uuid) returns text
   language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp
@@ -1041,7 +1041,7 @@ end;
 $$;
 comment on function app_public.issue_activation_token(uuid) is
   'Admins: a one-time token (valid 72 hours, replaces earlier ones) with which a new user sets their password at `POST /auth/set-password`. Only for users who have never set a password, so an admin cannot take over an active account. Only its SHA-256 is stored.';
-grant execute on function app_public.issue_activation_token(uuid) to clinic_user;
+grant execute on function app_public.issue_activation_token(uuid) to :DATABASE_VISITOR;
 
 create function app_public.add_doctor(
   full_name text,
@@ -1071,7 +1071,7 @@ end;
 $$;
 comment on function app_public.add_doctor(text, text, text, text, text, jsonb) is
   'Admins: adds a doctor, with their offices, in one step. With an e-mail the doctor also gets a user account (role doctor), activated with `issueActivationToken`. Runs with the caller''s rights, so policies, the plan limit (PLANL) and office rules (OFFIC) all apply.';
-grant execute on function app_public.add_doctor(text, text, text, text, text, jsonb) to clinic_user;
+grant execute on function app_public.add_doctor(text, text, text, text, text, jsonb) to :DATABASE_VISITOR;
 
 create function app_public."current_user"() returns app_public.users
   language sql stable
@@ -1079,7 +1079,7 @@ as $$
   select * from app_public.users where id = app_public.current_user_id()
 $$;
 comment on function app_public."current_user"() is 'The signed-in user, or null when signed out.';
-grant execute on function app_public."current_user"() to clinic_user;
+grant execute on function app_public."current_user"() to :DATABASE_VISITOR;
 
 create function app_public.current_tenant() returns app_public.tenants
   language sql stable
@@ -1087,4 +1087,4 @@ as $$
   select * from app_public.tenants where id = app_public.current_tenant_id()
 $$;
 comment on function app_public.current_tenant() is 'The signed-in user''s clinic group, with its plan and trial end, or null when signed out.';
-grant execute on function app_public.current_tenant() to clinic_user;
+grant execute on function app_public.current_tenant() to :DATABASE_VISITOR;

@@ -1,5 +1,5 @@
---! Previous: sha1:0aca435ecc636b6bb2185598b5affba9732ebf86
---! Hash: sha1:6aad9ea8452e7e318ae08ea235d6de66032a829e
+--! Previous: sha1:e91a70f2cf0e24c23a23f4626b2622c090738448
+--! Hash: sha1:8043bc6ff1b3b673741270a315d4f1c743c4c6f3
 --! Message: background jobs, trial expiry and operator commands
 
 --! split: 1-trial-read-only.sql
@@ -15,7 +15,7 @@ as $$
 $$;
 comment on function app_public.tenants_is_read_only(app_public.tenants) is
   E'@notNull\nTrue once the trial has ended on a plan with a trial: the clinic group can read everything but change nothing until an operator changes its plan.';
-grant execute on function app_public.tenants_is_read_only(app_public.tenants) to clinic_user;
+grant execute on function app_public.tenants_is_read_only(app_public.tenants) to :DATABASE_VISITOR;
 
 create function app_private.assert_tenant_writable() returns void
   language plpgsql stable security definer set search_path = pg_catalog, public, pg_temp
@@ -28,7 +28,7 @@ end;
 $$;
 comment on function app_private.assert_tenant_writable() is
   'Raises TRIAL when the tenant in the caller''s claims is read-only (trial ended). Without claims (operators, the worker, sign-up, password activation) the write is not a tenant''s users'' and passes. SECURITY DEFINER: reads the tenant row whatever the caller may see.';
-grant execute on function app_private.assert_tenant_writable() to clinic_user;
+grant execute on function app_private.assert_tenant_writable() to :DATABASE_VISITOR;
 
 create function app_private.tg__refuse_writes_when_read_only() returns trigger
   language plpgsql volatile

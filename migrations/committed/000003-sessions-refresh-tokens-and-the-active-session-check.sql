@@ -1,5 +1,5 @@
---! Previous: sha1:6aad9ea8452e7e318ae08ea235d6de66032a829e
---! Hash: sha1:1d34dd1c99da6442367f769213f9da26dcccc9d0
+--! Previous: sha1:8043bc6ff1b3b673741270a315d4f1c743c4c6f3
+--! Hash: sha1:6882c6ed2f22c18ebe6aafb3e0ecb6862d463bd3
 --! Message: sessions: refresh tokens and the active-session check
 
 --! split: 1-sessions.sql
@@ -43,7 +43,7 @@ end;
 $$;
 comment on function app_private.create_refresh_token(uuid, interval, uuid) is
   'A new refresh token for the user, in a new family unless one is given. Called by the API server after it verified a password or a set-password token; app_private is never exposed over GraphQL.';
-grant execute on function app_private.create_refresh_token(uuid, interval, uuid) to clinic_anonymous;
+grant execute on function app_private.create_refresh_token(uuid, interval, uuid) to :DATABASE_ANONYMOUS;
 
 create function app_private.rotate_refresh_token(token text, lifetime interval)
   returns table (refresh_token text, session jsonb)
@@ -69,7 +69,7 @@ end;
 $$;
 comment on function app_private.rotate_refresh_token(text, interval) is
   'Exchanges a refresh token for its successor and the user''s session. No row for an unknown, expired or revoked token; a token used before (or of a deactivated user) revokes its family and returns no row. The revocation commits: it is not an error.';
-grant execute on function app_private.rotate_refresh_token(text, interval) to clinic_anonymous;
+grant execute on function app_private.rotate_refresh_token(text, interval) to :DATABASE_ANONYMOUS;
 
 create function app_private.revoke_refresh_token(token text) returns void
   language sql volatile security definer set search_path = pg_catalog, public, pg_temp
@@ -79,7 +79,7 @@ as $$
     and family_id = (select family_id from app_private.refresh_tokens where token_hash = sha256(convert_to(token, 'UTF8')))
 $$;
 comment on function app_private.revoke_refresh_token(text) is 'Logout: revokes the family of the token (the whole session). Does nothing for an unknown token.';
-grant execute on function app_private.revoke_refresh_token(text) to clinic_anonymous;
+grant execute on function app_private.revoke_refresh_token(text) to :DATABASE_ANONYMOUS;
 
 create function app_private.tg_users__revoke_sessions() returns trigger
   language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp
@@ -125,23 +125,23 @@ as $$
 $$;
 comment on function app_private.session_is_active() is
   'Whether the caller''s claims still match an active user (same tenant, same role, and for doctors an active profile). False without claims. SECURITY DEFINER: it must see the user row whatever the policies allow.';
-grant execute on function app_private.session_is_active() to clinic_user;
+grant execute on function app_private.session_is_active() to :DATABASE_VISITOR;
 
-create policy active_session on app_public.tenants as restrictive for all to clinic_user
+create policy active_session on app_public.tenants as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.users as restrictive for all to clinic_user
+create policy active_session on app_public.users as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.doctors as restrictive for all to clinic_user
+create policy active_session on app_public.doctors as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.patients as restrictive for all to clinic_user
+create policy active_session on app_public.patients as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.appointments as restrictive for all to clinic_user
+create policy active_session on app_public.appointments as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.medicines as restrictive for all to clinic_user
+create policy active_session on app_public.medicines as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.prescriptions as restrictive for all to clinic_user
+create policy active_session on app_public.prescriptions as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
-create policy active_session on app_public.prescription_items as restrictive for all to clinic_user
+create policy active_session on app_public.prescription_items as restrictive for all to :DATABASE_VISITOR
   using ((select app_private.session_is_active())) with check ((select app_private.session_is_active()));
 comment on policy active_session on app_public.tenants is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 comment on policy active_session on app_public.users is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';

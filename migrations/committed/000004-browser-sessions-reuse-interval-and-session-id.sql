@@ -1,5 +1,5 @@
---! Previous: sha1:1d34dd1c99da6442367f769213f9da26dcccc9d0
---! Hash: sha1:89a619841d970a7ea456626f2bccc3cd3033453d
+--! Previous: sha1:6882c6ed2f22c18ebe6aafb3e0ecb6862d463bd3
+--! Hash: sha1:e5b6808821d4fc46b87dcaf80b1070f474caad2f
 --! Message: browser sessions: reuse interval and session id
 
 --! split: 1-refresh-token-reuse-interval.sql
@@ -74,7 +74,7 @@ end;
 $$;
 comment on function app_private.rotate_refresh_token(text, interval, interval) is
   'Exchanges a refresh token for its successor, the session (family) id and the user''s session. Presented again within `reuse_interval` of its rotation, it returns the same successor (two browser tabs refreshing together keep one session). No row for an unknown, expired or revoked token; a token reused after the interval (or of a deactivated user) revokes its family and returns no row. The revocation commits: it is not an error.';
-grant execute on function app_private.rotate_refresh_token(text, interval, interval) to clinic_anonymous;
+grant execute on function app_private.rotate_refresh_token(text, interval, interval) to :DATABASE_ANONYMOUS;
 
 --! split: 2-session-id-claim.sql
 -- Logout ends the access token too, not only the refresh token: access tokens carry their
@@ -111,8 +111,8 @@ as $$
 $$;
 comment on function app_private.session_is_valid(uuid, uuid, text, uuid, uuid) is
   'Whether these claims still describe an active user (same tenant, same role, and for doctors an active profile) in a session (refresh-token family) that was not revoked. False for any NULL that matters. SECURITY DEFINER: it must see the user and session rows whatever the policies allow; the API''s login role calls it to answer CREDS before a request runs.';
-grant usage on schema app_private to clinic_authenticator;
-grant execute on function app_private.session_is_valid(uuid, uuid, text, uuid, uuid) to clinic_authenticator, clinic_user;
+grant usage on schema app_private to :DATABASE_AUTHENTICATOR;
+grant execute on function app_private.session_is_valid(uuid, uuid, text, uuid, uuid) to :DATABASE_AUTHENTICATOR, :DATABASE_VISITOR;
 
 create or replace function app_private.session_is_active() returns boolean
   language sql stable security definer set search_path = pg_catalog, public, pg_temp

@@ -1,5 +1,5 @@
---! Previous: sha1:89a619841d970a7ea456626f2bccc3cd3033453d
---! Hash: sha1:88c8d5c36bdd7dcdc5ec24257e4352b7b9cb1da8
+--! Previous: sha1:e5b6808821d4fc46b87dcaf80b1070f474caad2f
+--! Hash: sha1:75800d0e4499a7ffb704910dd1a6cb055632be2b
 --! Message: sessions: revocation waits for a concurrent rotation
 
 --! split: 1-current.sql

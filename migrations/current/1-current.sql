@@ -11,7 +11,7 @@ create table app_private.rate_limits (
   expire bigint
 );
 comment on table app_private.rate_limits is
-  'Rate-limit counters of the API server (rate-limiter-flexible''s RateLimiterPostgres, fixed windows): one row per limit and client, so every API instance spends the same budget. Holds no secret: keys are a limit name and an IP, a user id or a hash of an e-mail. Granted to clinic_authenticator itself, the login the API already has: the limit is counted before a request switches role, and the request roles (clinic_anonymous, clinic_user) get nothing, because the authenticator is NOINHERIT and they are its members, not the other way round. Under Citus it stays a plain table on the coordinator (neither distributed nor reference: a reference table would replicate every counter update to all workers). Expired rows are deleted by the API every 5 minutes.';
+  'Rate-limit counters of the API server (rate-limiter-flexible''s RateLimiterPostgres, fixed windows): one row per limit and client, so every API instance spends the same budget. Holds no secret: keys are a limit name and an IP, a user id or a hash of an e-mail. Granted to the authenticator role itself, the login the API already has: the limit is counted before a request switches role, and the request roles (anonymous, visitor) get nothing, because the authenticator is NOINHERIT and they are its members, not the other way round. Under Citus it stays a plain table on the coordinator (neither distributed nor reference: a reference table would replicate every counter update to all workers). Expired rows are deleted by the API every 5 minutes.';
 comment on column app_private.rate_limits.key is
   'The limit and the client: `<limit>:<client>`, e.g. `graphql:user:<uuid>`, `auth-ip:203.0.113.7`, `auth-login:account:<sha-256 of the e-mail>`.';
 comment on column app_private.rate_limits.points is
@@ -20,7 +20,7 @@ comment on column app_private.rate_limits.expire is
   'When the window ends, in milliseconds since 1970 by the API server''s clock (instances must keep their clocks in sync); the next request after it starts a new window. NULL: never.';
 -- The library upserts (INSERT … ON CONFLICT DO UPDATE … RETURNING: select, insert, update), reads,
 -- and deletes expired rows.
-grant select, insert, update, delete on app_private.rate_limits to clinic_authenticator;
+grant select, insert, update, delete on app_private.rate_limits to :DATABASE_AUTHENTICATOR;
 
 -- Readiness (GET /readyz): the API's login role may ask which migration the database is at, and
 -- nothing else about graphile-migrate's bookkeeping.
@@ -30,9 +30,9 @@ as $$
   select filename from graphile_migrate.migrations order by filename desc limit 1
 $$;
 comment on function app_private.latest_migration() is
-  'The file name graphile-migrate recorded for the newest applied migration (e.g. `000005.sql`), or NULL before any. SECURITY DEFINER: graphile_migrate belongs to the owner; the API''s login role (clinic_authenticator) calls it from GET /readyz to tell whether the database is at the migration the running code expects.';
+  'The file name graphile-migrate recorded for the newest applied migration (e.g. `000005.sql`), or NULL before any. SECURITY DEFINER: graphile_migrate belongs to the owner; the API''s login role (the authenticator) calls it from GET /readyz to tell whether the database is at the migration the running code expects.';
 revoke all on function app_private.latest_migration() from public;
-grant execute on function app_private.latest_migration() to clinic_authenticator;
+grant execute on function app_private.latest_migration() to :DATABASE_AUTHENTICATOR;
 
 --! split: 1-names-without-control-characters.sql
 -- Names are one line of printable text. A free sign-up could name its clinic "X\r\nBcc: …" or
@@ -52,7 +52,7 @@ end;
 $$;
 comment on function app_private.assert_clean_text(text) is
   'True for text without control characters (C0 including CR, LF and tab, DEL, C1); otherwise raises INVAL, so a client learns what is wrong rather than "check failed". Immutable, for CHECK constraints on name columns.';
-grant execute on function app_private.assert_clean_text(text) to clinic_user;
+grant execute on function app_private.assert_clean_text(text) to :DATABASE_VISITOR;
 
 alter table app_public.tenants add constraint tenants_name_clean check (app_private.assert_clean_text(name));
 comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';

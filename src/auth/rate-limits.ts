@@ -26,7 +26,7 @@ const limited = {
 
 /**
  * Limits every /auth request by client IP. CORS preflights (OPTIONS) never count: browsers send
- * them on their own. `pool` connects as clinic_authenticator (it holds the counters' grants).
+ * them on their own. `pool` connects as the authenticator role (it holds the counters' grants).
  */
 export const perIpLimit = (limits: AuthRateLimits, pool: Pool) =>
   rateLimit({

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
-import type { DatabaseConfig } from "../config";
+import type { DatabaseConfig, DatabaseRoles } from "../config";
 import type { Logger } from "../logger";
 import { startEmbeddedPostgres } from "./embedded";
 import type { DatabaseUrls, SetUpUrls } from "./setup";
@@ -30,8 +30,14 @@ export function localSecrets(dataDir: string): LocalSecrets {
   return secrets;
 }
 
-/** URLs of the owner and authenticator roles on `database`, next to a superuser URL. */
-export function roleUrls(rootUrl: string, database: string, ownerPassword: string, authenticatorPassword: string): DatabaseUrls {
+/** URLs of the owner and authenticator roles (`roles`' names) on `database`, next to a superuser URL. */
+export function roleUrls(
+  rootUrl: string,
+  database: string,
+  roles: Pick<DatabaseRoles, "owner" | "authenticator">,
+  ownerPassword: string,
+  authenticatorPassword: string,
+): DatabaseUrls {
   const on = (user: string, password: string) => {
     const url = new URL(rootUrl);
     url.username = user;
@@ -41,8 +47,8 @@ export function roleUrls(rootUrl: string, database: string, ownerPassword: strin
   };
   return {
     rootUrl,
-    ownerUrl: on("clinic_owner", ownerPassword),
-    authenticatorUrl: on("clinic_authenticator", authenticatorPassword),
+    ownerUrl: on(roles.owner, ownerPassword),
+    authenticatorUrl: on(roles.authenticator, authenticatorPassword),
   };
 }
 
@@ -66,7 +72,7 @@ export async function openDatabase(config: DatabaseConfig, dataDir: string, logg
     logger,
   });
   return {
-    urls: roleUrls(embedded.rootUrl, "clinic", secrets.ownerPassword, secrets.authenticatorPassword),
+    urls: roleUrls(embedded.rootUrl, "clinic", config.roles, secrets.ownerPassword, secrets.authenticatorPassword),
     stop: embedded.stop,
   };
 }
@@ -89,6 +95,7 @@ export async function openOwnerDatabase(
   const running = roleUrls(
     `postgres://127.0.0.1:${config.port}/postgres`,
     "clinic",
+    config.roles,
     secrets.ownerPassword,
     secrets.authenticatorPassword,
   );

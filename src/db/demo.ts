@@ -19,7 +19,7 @@ const offices = (...names: string[]) =>
  * (Ana can sign in; the others and the receptionist activate their accounts from the set-password
  * link in their account e-mail), six patients, this week's appointments and two prescriptions.
  * Its commit enqueues the welcome and account e-mails.
- * `ownerUrl` connects as clinic_owner. Returns false when the demo clinic was already there.
+ * `ownerUrl` connects as the owner. Returns false when the demo clinic was already there.
  */
 export async function seedDemo(ownerUrl: string): Promise<boolean> {
   const client = new Client({ connectionString: ownerUrl });

@@ -4,6 +4,7 @@
  * and says how to fix it. `npm run lint:db` prints the findings; the test suite fails on any.
  */
 import type { Client } from "pg";
+import type { DatabaseRoles } from "../config";
 
 /** Where the rules look, and what they forgive. Every allow-list entry says why. */
 export interface LintScope {
@@ -29,11 +30,12 @@ export interface LintScope {
   privateTablesForApi: string[];
 }
 
-export const PROJECT_SCOPE: LintScope = {
+/** The project's scope for a deployment's database roles (configuration). */
+export const projectScope = (roles: DatabaseRoles): LintScope => ({
   exposedSchemas: ["app_public"],
   privateSchemas: ["app_private", "graphile_worker", "graphile_migrate"],
-  apiRoles: ["clinic_authenticator", "clinic_anonymous", "clinic_user"],
-  anonymousRoles: ["clinic_anonymous"],
+  apiRoles: [roles.authenticator, roles.anonymous, roles.visitor],
+  anonymousRoles: [roles.anonymous],
   tenantlessTables: [
     "app_public.subscription_plans", // the public price list: the same for every tenant
     "app_public.tenants", // the tenant itself: its `id` is what `tenant_id` points at
@@ -62,9 +64,9 @@ export const PROJECT_SCOPE: LintScope = {
   privateTablesForApi: [
     // Rate-limit counters, kept by the API's own login before any request role is set (rate-limiter-flexible
     // runs plain SQL on them); they hold no secret, and the request roles get nothing.
-    "app_private.rate_limits: clinic_authenticator",
+    `app_private.rate_limits: ${roles.authenticator}`,
   ],
-};
+});
 
 export interface Finding {
   rule: string;
@@ -299,7 +301,7 @@ export const RULES: Rule[] = [
   {
     id: "api-role-owns",
     problem: "An API role owns an object, so it may change or drop it, and policies do not bind an owner.",
-    fix: "alter … owner to clinic_owner;",
+    fix: "alter … owner to <the owner role>;",
     sql: `
       select format('%s owns %s', r.rolname, c.oid::regclass) as object from pg_class c join pg_roles r on r.oid = c.relowner where r.rolname = any($3)
       union all
@@ -323,7 +325,7 @@ export const RULES: Rule[] = [
 ];
 
 /** Runs every rule; returns the findings, ordered by rule then object. */
-export async function lintDatabase(client: Client, scope: LintScope = PROJECT_SCOPE): Promise<Finding[]> {
+export async function lintDatabase(client: Client, scope: LintScope): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const rule of RULES) {
     // The unused CTE types every parameter, so a rule may use any subset of them.

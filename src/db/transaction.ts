@@ -1,7 +1,7 @@
 /**
  * Runs SQL the way PostGraphile runs a request: on the authenticator's pool, in a transaction,
  * with the request's database settings (`role` and the JWT claims, from `pgSettingsFor`). The
- * /auth routes use it with no claims (role clinic_anonymous), so sign-up and login get no
+ * /auth routes use it with no claims (the anonymous role), so sign-up and login get no
  * privilege beyond the few functions the migrations grant to that role.
  */
 import type { Pool, PoolClient } from "pg";

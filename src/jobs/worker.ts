@@ -9,7 +9,7 @@ import type { Metrics } from "../metrics";
 import { CRONTAB, makeTaskList, type TaskDependencies } from "./tasks";
 
 export interface WorkerOptions extends TaskDependencies {
-  /** clinic_owner's URL on the app's database. */
+  /** The owner's URL on the app's database. */
   ownerUrl: string;
   /** Jobs run at once. */
   concurrency: number;
