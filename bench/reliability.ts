@@ -16,7 +16,7 @@
  * - limits: a second API instance on the same database; /auth hammered on both against the per-IP
  *   budget; one user floods /graphql (16 clients) while another user's latency is measured.
  *
- * Every answer is checked: a failure must carry a 5-letter code and no stack or SQL; a success
+ * Every answer is checked: a failure must carry a documented code (5 letters, or INTERNAL) and no stack or SQL; a success
  * must hold no id or name of the other clinic. Exits 1 only when a hard rule broke (errors under
  * load, a wrong-tenant answer, a leak, a lost or duplicated e-mail).
  */
@@ -106,7 +106,7 @@ async function gql<Result, Variables>(
     const outcome: Outcome = { ok: answer.status === 200 && !answer.json.errors, ms: answer.ms, started, at: performance.now() };
     if (!outcome.ok) {
       outcome.code = answer.json.errors?.[0]?.extensions?.code ?? answer.json.error?.code ?? `HTTP ${answer.status}`;
-      const leak = LEAK.exec(answer.text)?.[0] ?? (/^[A-Z]{5}$/.test(outcome.code) ? undefined : "no 5-letter code");
+      const leak = LEAK.exec(answer.text)?.[0] ?? (/^([A-Z]{5}|INTERNAL)$/.test(outcome.code) ? undefined : "no documented code");
       if (leak) outcome.leak = `${outcome.code}: ${leak} in ${answer.text.slice(0, 300)}`;
       return { outcome };
     }
@@ -418,13 +418,14 @@ async function phaseWorker() {
   s.smtp.replyDelayMs = 0;
   const owner = new Client({ connectionString: s.cluster.urls().ownerUrl });
   await owner.connect();
+  /** Worker ids holding a lock on an e-mail job, one entry per job. */
   const jobsLocked = async () =>
     (
       await owner.query(
-        "select distinct locked_by from graphile_worker.jobs where locked_at is not null and task_identifier like 'send_%'",
+        "select locked_by from graphile_worker.jobs where locked_at is not null and task_identifier like 'send_%'",
       )
     ).rows.map((r) => r.locked_by as string);
-  const deadWorkers = await jobsLocked();
+  const deadWorkers = [...new Set(await jobsLocked())];
   s.worker = new AppProcess("worker", s.workerEnv, ["--worker-only"]);
   await s.worker.waitFor(/Worker running/, 90_000);
   const restartedAt = performance.now();
@@ -443,7 +444,7 @@ async function phaseWorker() {
   if (stuck.length) {
     // graphile-worker frees a crashed worker's jobs after 4 hours; an operator frees them at once.
     const utils = await makeWorkerUtils({ connectionString: s.cluster.urls().ownerUrl, logger: silentLogger });
-    await utils.forceUnlockWorkers(stuck);
+    await utils.forceUnlockWorkers([...new Set(stuck)]);
     await utils.release();
     await settle(30);
   }
@@ -463,7 +464,7 @@ async function phaseWorker() {
     ["received when killed", String(atKill)],
     [
       "jobs left locked by the dead worker",
-      `${stuck.length ? `${stuck.length} worker id(s): freed with forceUnlockWorkers (else 4 h)` : "0"}`,
+      stuck.length ? `${stuck.length}: freed with forceUnlockWorkers (else after 4 h)` : "0",
     ],
     ["sent exactly once", String(counts.filter((c) => c.n === 1).length)],
     ["duplicates", `${duplicates.length} ${duplicates.length ? "✗" : "✓"}`],
@@ -525,14 +526,22 @@ async function phaseLimits() {
         q,
       ),
     );
+  const burstStarted = performance.now();
   const auth = [0, 0, 0, 0]; // instance 1 accepted, refused; instance 2 accepted, refused
-  for (let i = 0; i < AUTH_BUDGET * 2 + 10; i++) {
-    const { status } = await post(i % 2 ? base2 : base, "/auth/login", {
-      email: `nobody${i}@bench.test`,
-      password: "wrong password",
-    });
-    auth[(i % 2) * 2 + (status === 429 ? 1 : 0)]++;
+  // Ten at a time, so the whole burst fits in the limiter's one-minute window despite argon2's cost.
+  for (let batch = 0; batch < AUTH_BUDGET * 2 + 10; batch += 10) {
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, k) => {
+        const i = batch + k;
+        const { status } = await post(i % 2 ? base2 : base, "/auth/login", {
+          email: `nobody${i}@bench.test`,
+          password: "wrong password",
+        });
+        auth[(i % 2) * 2 + (status === 429 ? 1 : 0)]++;
+      }),
+    );
   }
+  const burstSeconds = (performance.now() - burstStarted) / 1000;
   const accepted = auth[0] + auth[2];
   table(`limits: two API instances on one database`, [
     ["", "user B p50", "user B p95", "user A (flooding, 16 clients)"],
@@ -544,7 +553,7 @@ async function phaseLimits() {
       `${floodOutcomes.length} requests, refused: ${byCode(floodOutcomes)}`,
     ],
     [
-      `/auth logins, ${AUTH_BUDGET * 2 + 10} sent alternately`,
+      `/auth logins, ${AUTH_BUDGET * 2 + 10} sent alternately in ${burstSeconds.toFixed(1)} s`,
       `1: ${auth[0]} ok, ${auth[1]} 429`,
       `2: ${auth[2]} ok, ${auth[3]} 429`,
       `${accepted} accepted vs budget ${AUTH_BUDGET}/min per IP: ${accepted <= AUTH_BUDGET ? "shared ✓" : "not shared ✗"}`,
