@@ -6,26 +6,15 @@
  *   npm start                                   # in another terminal (demo clinic)
  *   npm run bench:limits -- [base URL]          # default http://localhost:3000
  */
-import { performance } from "node:perf_hooks";
+import { percentile, post as postTo } from "./http";
 
 const base = process.argv[2] ?? "http://localhost:3000";
 const NORMAL = "{ patients(first: 20) { nodes { fullName birthDate } } appointments(first: 20) { totalCount } }";
 const DEEP = `{ currentUser { ${"tenant { doctors { nodes { ".repeat(8)}fullName${" } } }".repeat(8)} } }`;
 const WIDE = `{ ${Array.from({ length: 200 }, (_, i) => `a${i}: patients { nodes { fullName } }`).join(" ")} }`;
 
-async function post(path: string, body: unknown, token?: string) {
-  const started = performance.now();
-  const response = await fetch(base + path, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  const json = (await response.json()) as { token?: string; errors?: { extensions?: { code?: string } }[] };
-  return { ms: performance.now() - started, json };
-}
+const post = (path: string, body: unknown, token?: string) => postTo(base, path, body, token);
 
-const percentile = (values: number[], p: number) =>
-  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(p * values.length))];
 const row = (name: string, values: number[]) =>
   console.log(
     `${name.padEnd(44)} ${values.length.toString().padStart(5)}  p50 ${percentile(values, 0.5).toFixed(1).padStart(7)} ms  p95 ${percentile(values, 0.95).toFixed(1).padStart(7)} ms`,
