@@ -6,7 +6,7 @@
 import "./node-version";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { localSecrets, openDatabase } from "./db/database";
+import { EmbeddedDatabaseError, localSecrets, openDatabase, superuserAppUrl } from "./db/database";
 import { DEMO_ADMIN, DEMO_DOCTOR, seedDemo } from "./db/demo";
 import { setUpDatabase } from "./db/setup";
 import { startWorker } from "./jobs/worker";
@@ -18,7 +18,9 @@ async function main() {
   const workerOnly = flags["worker-only"];
   const config = loadConfig();
   console.log(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
-  const database = await openDatabase(config.database, config.dataDir);
+  // The worker alone may run beside npm start, on its embedded database; a second server may not.
+  const database = await openDatabase(config.database, config.dataDir, { shareRunning: workerOnly });
+  if (database.shared) console.log("Using the embedded database that npm start runs");
   await setUpDatabase(database.urls);
   if (config.database.kind === "embedded" && (await seedDemo(database.urls.ownerUrl))) {
     console.log(
@@ -38,7 +40,11 @@ async function main() {
   if (worker) {
     console.log(`Worker running; e-mail ${config.mail.smtpUrl ? "via SMTP" : `written to ${config.mail.outbox}/`}`);
   }
-  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl);
+  // Development serves a migration's change without a restart (watch mode needs a superuser).
+  const watchUrl = config.production ? undefined : superuserAppUrl(database.urls);
+  if (!workerOnly && !config.production && !watchUrl)
+    console.log("Schema watch off: it needs ROOT_DATABASE_URL (a superuser installs its event triggers)");
+  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl, watchUrl);
   const shutdown = async () => {
     await app?.close();
     await worker?.stop();
@@ -50,7 +56,7 @@ async function main() {
   process.once("SIGTERM", shutdown);
 }
 
-async function startServer(config: Config, authenticatorUrl: string) {
+async function startServer(config: Config, authenticatorUrl: string, watchSuperuserUrl: string | undefined) {
   const jwtSecret = config.jwtSecret ?? localSecrets(config.dataDir).jwtSecret;
   const app = await createApp({
     authenticatorUrl,
@@ -60,6 +66,7 @@ async function startServer(config: Config, authenticatorUrl: string) {
     trustProxyHops: config.trustProxyHops,
     corsOrigins: config.corsOrigins,
     servePages: config.servePages,
+    watchSuperuserUrl,
     auth: {
       tokens: {
         secret: jwtSecret,
@@ -78,12 +85,13 @@ async function startServer(config: Config, authenticatorUrl: string) {
     if (config.graphqlIntrospection) console.log(`Ruru (GraphiQL): ${base}/graphiql`);
     console.log(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
     if (config.servePages) console.log(`Pages the e-mails link to: ${base}/sign-in, ${base}/set-password`);
+    if (watchSuperuserUrl) console.log("Schema watch on: a migration's change is served without a restart");
   });
   return app;
 }
 
 main().catch((error) => {
-  // A configuration mistake is the operator's to fix: its message names what to set, no stack.
-  console.error(error instanceof ConfigError ? error.message : error);
+  // A configuration mistake, or a database already in use, is the operator's to fix: its message says what to do, no stack.
+  console.error(error instanceof ConfigError || error instanceof EmbeddedDatabaseError ? error.message : error);
   process.exit(1);
 });

@@ -31,6 +31,8 @@ export interface AppOptions {
   corsOrigins?: CorsOrigins;
   /** Serve /sign-in and /set-password (when no APP_URL names the clinic's own web app). */
   servePages?: boolean;
+  /** Development: a superuser URL on the app's database turns on schema watch mode (see makePreset). */
+  watchSuperuserUrl?: string;
 }
 
 export interface RunningApp {
@@ -96,7 +98,14 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   app.use("/graphql", bearerToken(options.auth.tokens, pool), ...graphqlRequestGuard(limits));
 
   const introspection = options.introspection ?? !options.production;
-  const pgl = postgraphile(makePreset({ authenticatorUrl: options.authenticatorUrl, introspection, limits }));
+  const pgl = postgraphile(
+    makePreset({
+      authenticatorUrl: options.authenticatorUrl,
+      introspection,
+      limits,
+      watchSuperuserUrl: options.watchSuperuserUrl,
+    }),
+  );
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
   // Last resort: Express's own handler would print a stack trace outside production.
