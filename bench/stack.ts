@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { loadConfig } from "../src/config";
 import { localSecrets, roleUrls } from "../src/db/database";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -167,7 +168,7 @@ export class EmbeddedCluster {
   urls() {
     const secrets = localSecrets(this.dataDir);
     const root = `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@127.0.0.1:${this.port}/postgres`;
-    return roleUrls(root, "clinic", secrets.ownerPassword, secrets.authenticatorPassword);
+    return roleUrls(root, "clinic", loadConfig({}).database.roles, secrets.ownerPassword, secrets.authenticatorPassword);
   }
 
   /** `pg_ctl stop -m fast`: what a crash-free database restart begins with. */

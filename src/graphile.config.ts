@@ -126,6 +126,12 @@ export interface PresetOptions {
   pool?: Pool;
   /** Where unexpected errors are logged. */
   logger?: Logger;
+  /**
+   * Development only: a superuser's URL on the app's database turns on watch mode. PostGraphile
+   * installs its event triggers (schema `postgraphile_watch`, which needs a superuser) and, on
+   * their notice, rebuilds the schema: a migration's change is served without a restart.
+   */
+  watchSuperuserUrl?: string;
 }
 
 /** The preset for the server, and (with the same options) for printing the schema. */
@@ -150,6 +156,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
     pgServices: [
       makePgService({
         ...(options.pool ? { pool: options.pool } : { connectionString: options.authenticatorUrl }),
+        superuserConnectionString: options.watchSuperuserUrl,
         schemas: ["app_public"],
         // Introspect as the signed-in role so grants shape the schema: no mutation is offered
         // that the role could not run, and column grants decide the create/update inputs.
@@ -178,6 +185,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       websockets: false,
+      watch: options.watchSuperuserUrl !== undefined,
       maskError: makeMaskError(!options.introspection, options.logger ?? fallbackLogger()),
     },
   };

@@ -8,7 +8,7 @@
 import "./node-version";
 import { parseArgs, promisify } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { localSecrets, openDatabase } from "./db/database";
+import { EmbeddedDatabaseError, localSecrets, openDatabase, superuserAppUrl } from "./db/database";
 import { DEMO_ADMIN, DEMO_DOCTOR, seedDemo } from "./db/demo";
 import { setUpDatabase } from "./db/setup";
 import { startWorker } from "./jobs/worker";
@@ -25,7 +25,9 @@ async function main(config: Config, logger: Logger) {
   const workerOnly = flags["worker-only"];
   logger.info(`Node ${process.version}; ${config.production ? "production" : "development"} mode`);
   const metrics = createMetrics();
-  const database = await openDatabase(config.database, config.dataDir, logger);
+  // The worker alone may run beside npm start, on its embedded database; a second server may not.
+  const database = await openDatabase(config.database, config.dataDir, { shareRunning: workerOnly, logger });
+  if (database.shared) logger.info("Using the embedded database that npm start runs");
   await setUpDatabase(database.urls, config.database.roles, { logger });
   if (config.database.kind === "embedded" && (await seedDemo(database.urls.ownerUrl))) {
     logger.info(
@@ -50,7 +52,11 @@ async function main(config: Config, logger: Logger) {
   if (worker) {
     logger.info(`Worker running; e-mail ${config.mail.smtpUrl ? "via SMTP" : `written to ${config.mail.outbox}/`}`);
   }
-  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl, logger, metrics);
+  // Development serves a migration's change without a restart (watch mode needs a superuser).
+  const watchUrl = config.production ? undefined : superuserAppUrl(database.urls);
+  if (!workerOnly && !config.production && !watchUrl)
+    logger.info("Schema watch off: it needs ROOT_DATABASE_URL (a superuser installs its event triggers)");
+  const app = workerOnly ? undefined : await startServer(config, database.urls.authenticatorUrl, logger, metrics, watchUrl);
   const metricsServer = config.metrics.port ? await serveMetrics(metrics, config.metrics.port, config.metrics.host) : undefined;
   if (metricsServer) logger.info(`Metrics: http://${config.metrics.host}:${config.metrics.port}/metrics`);
 
@@ -87,7 +93,13 @@ async function main(config: Config, logger: Logger) {
   }
 }
 
-async function startServer(config: Config, authenticatorUrl: string, logger: Logger, metrics: Metrics) {
+async function startServer(
+  config: Config,
+  authenticatorUrl: string,
+  logger: Logger,
+  metrics: Metrics,
+  watchSuperuserUrl: string | undefined,
+) {
   const jwtSecret = config.jwtSecret ?? localSecrets(config.dataDir).jwtSecret;
   const app = await createApp({
     authenticatorUrl,
@@ -102,6 +114,7 @@ async function startServer(config: Config, authenticatorUrl: string, logger: Log
     trustProxyHops: config.trustProxyHops,
     corsOrigins: config.corsOrigins,
     servePages: config.servePages,
+    watchSuperuserUrl,
     auth: {
       tokens: {
         secret: jwtSecret,
@@ -121,6 +134,7 @@ async function startServer(config: Config, authenticatorUrl: string, logger: Log
     logger.info(`Auth: ${base}/auth/register-clinic, ${base}/auth/login, ${base}/auth/set-password`);
     if (config.servePages) logger.info(`Pages the e-mails link to: ${base}/sign-in, ${base}/set-password`);
     if (config.metrics.token) logger.info(`Metrics: ${base}/metrics (Authorization: Bearer $METRICS_TOKEN)`);
+    if (watchSuperuserUrl) logger.info("Schema watch on: a migration's change is served without a restart");
   });
   return app;
 }
@@ -138,6 +152,8 @@ function loadConfigOrExit(): Config {
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.logLevel, pretty: !config.production });
 main(config, logger).catch((error) => {
-  logger.fatal({ err: error }, "start-up failed");
+  // A database already in use, or a history that differs, is the operator's to fix: its message says what to do, no stack.
+  if (error instanceof ConfigError || error instanceof EmbeddedDatabaseError) console.error(error.message);
+  else logger.fatal({ err: error }, "start-up failed");
   process.exit(1);
 });

@@ -48,6 +48,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Serve GET /metrics on this server to `Authorization: Bearer <metricsToken>`; not at all when left out. */
   metricsToken?: string;
+  /** Development: a superuser URL on the app's database turns on schema watch mode (see makePreset). */
+  watchSuperuserUrl?: string;
 }
 
 export interface RunningApp {
@@ -130,6 +132,7 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
       limits,
       pool: graphqlPool,
       logger,
+      watchSuperuserUrl: options.watchSuperuserUrl,
     }),
   );
   const serv = pgl.createServ(grafserv);

