@@ -39,6 +39,8 @@ create table app_private.password_tokens (
   expires_at timestamp with time zone not null,
   used_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
+  issued_for text default 'admin'::text not null,
+  constraint password_tokens_issued_for_check CHECK ((issued_for = ANY (ARRAY['admin'::text, 'account_email'::text]))),
   constraint password_tokens_pkey PRIMARY KEY (token_hash),
   constraint password_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE
 );
@@ -48,7 +50,23 @@ comment on column app_private.password_tokens.user_id is 'Whose password the tok
 comment on column app_private.password_tokens.expires_at is 'After this the token is refused.';
 comment on column app_private.password_tokens.used_at is 'When the token was used; a used token is refused.';
 comment on column app_private.password_tokens.created_at is 'When the token was issued.';
+comment on column app_private.password_tokens.issued_for is 'Who the token was issued for: `admin` (issueActivationToken, handed over by the admin; tokens older than this column count as such) or `account_email` (the link of the account e-mail, which a retry of that e-mail may replace).';
+CREATE UNIQUE INDEX password_tokens_one_unused_per_user ON app_private.password_tokens USING btree (user_id) WHERE (used_at IS NULL);
+comment on index app_private.password_tokens_one_unused_per_user is 'One unused activation token per user at a time: an admin''s issue replaces it; the account e-mail leaves a live one the admin handed over.';
 CREATE INDEX password_tokens_user_id_idx ON app_private.password_tokens USING btree (user_id);
+
+-- app_private.rate_limits
+create table app_private.rate_limits (
+  key character varying(255) not null,
+  points integer default 0 not null,
+  expire bigint,
+  constraint rate_limits_pkey PRIMARY KEY (key)
+);
+comment on table app_private.rate_limits is 'Rate-limit counters of the API server (rate-limiter-flexible''s RateLimiterPostgres, fixed windows): one row per limit and client, so every API instance spends the same budget. Holds no secret: keys are a limit name and an IP, a user id or a hash of an e-mail. Granted to the authenticator role itself, the login the API already has: the limit is counted before a request switches role, and the request roles (anonymous, visitor) get nothing, because the authenticator is NOINHERIT and they are its members, not the other way round. Under Citus it stays a plain table on the coordinator (neither distributed nor reference: a reference table would replicate every counter update to all workers). Expired rows are deleted by the API every 5 minutes.';
+comment on column app_private.rate_limits.key is 'The limit and the client: `<limit>:<client>`, e.g. `graphql:user:<uuid>`, `auth-ip:203.0.113.7`, `auth-login:account:<sha-256 of the e-mail>`.';
+comment on column app_private.rate_limits.points is 'Requests counted in the current window (failed logins only, for the per-account limit).';
+comment on column app_private.rate_limits.expire is 'When the window ends, in milliseconds since 1970 by the API server''s clock (instances must keep their clocks in sync); the next request after it starts a new window. NULL: never.';
+grant delete, insert, select, update on table app_private.rate_limits to clinic_authenticator;
 
 -- app_private.refresh_token_key
 create table app_private.refresh_token_key (
@@ -224,6 +242,7 @@ create table app_public.doctors (
   updated_at timestamp with time zone default now() not null,
   constraint doctors_email_check CHECK (((length((email)::text) <= 254) AND (email OPERATOR(public.~) '^[^@\s]+@[^@\s]+\.[^@\s]+$'::public.citext))),
   constraint doctors_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
+  constraint doctors_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
   constraint doctors_license_number_check CHECK (((length(btrim(license_number)) >= 1) AND (length(btrim(license_number)) <= 100))),
   constraint doctors_offices_valid CHECK (app_private.assert_valid_offices(offices)),
   constraint doctors_phone_check CHECK ((length(phone) <= 50)),
@@ -249,6 +268,8 @@ comment on column app_public.doctors.offices is 'Where the doctor practises: `[{
 comment on column app_public.doctors.is_active is 'Only active doctors count towards the plan''s limit. Doctors are deactivated rather than deleted, to keep their history.';
 comment on column app_public.doctors.created_at is 'When the doctor was added.';
 comment on column app_public.doctors.updated_at is 'When the doctor was last changed.';
+comment on constraint doctors_full_name_clean on app_public.doctors is 'A doctor''s name is one line without control characters (INVAL).';
+comment on constraint doctors_offices_valid on app_public.doctors is 'The offices array is valid (app_private.assert_valid_offices; OFFIC).';
 comment on constraint doctors_tenant_id_id_key on app_public.doctors is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 comment on constraint doctors_tenant_id_license_number_key on app_public.doctors is '@behavior -single -update -delete
@@ -305,6 +326,7 @@ create table app_public.medicines (
   updated_at timestamp with time zone default now() not null,
   constraint medicines_dosage_form_check CHECK (((length(btrim(dosage_form)) >= 1) AND (length(btrim(dosage_form)) <= 100))),
   constraint medicines_name_check CHECK (((length(btrim((name)::text)) >= 1) AND (length(btrim((name)::text)) <= 200))),
+  constraint medicines_names_clean CHECK ((app_private.assert_clean_text((name)::text) AND app_private.assert_clean_text(dosage_form) AND ((strength IS NULL) OR app_private.assert_clean_text(strength)))),
   constraint medicines_pkey PRIMARY KEY (id),
   constraint medicines_strength_check CHECK (((length(btrim(strength)) >= 1) AND (length(btrim(strength)) <= 100))),
   constraint medicines_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
@@ -318,6 +340,7 @@ comment on column app_public.medicines.dosage_form is 'Dosage form, e.g. "tablet
 comment on column app_public.medicines.strength is 'Strength, e.g. "500 mg", "250 mg/5 mL".';
 comment on column app_public.medicines.created_at is 'When the medicine was added.';
 comment on column app_public.medicines.updated_at is 'When the medicine was last changed.';
+comment on constraint medicines_names_clean on app_public.medicines is 'A medicine''s name, dosage form and strength (printed on prescriptions) are one line without control characters (INVAL).';
 comment on constraint medicines_unique_per_scope on app_public.medicines is '@behavior -single -update -delete
 One row per (name, form, strength) in the global catalogue and in each tenant; a tenant may repeat a global medicine.';
 alter table app_public.medicines enable row level security;
@@ -368,6 +391,7 @@ create table app_public.patients (
   constraint patients_birth_date_check CHECK ((birth_date >= '1900-01-01'::date)),
   constraint patients_email_check CHECK (((length((email)::text) <= 254) AND (email OPERATOR(public.~) '^[^@\s]+@[^@\s]+\.[^@\s]+$'::public.citext))),
   constraint patients_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
+  constraint patients_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
   constraint patients_gender_check CHECK ((gender = ANY (ARRAY['male'::text, 'female'::text, 'other'::text, 'unknown'::text]))),
   constraint patients_notes_check CHECK ((length(notes) <= 10000)),
   constraint patients_phone_check CHECK ((length(phone) <= 50)),
@@ -388,6 +412,7 @@ comment on column app_public.patients.address is 'Postal address, free text.';
 comment on column app_public.patients.notes is 'Administrative notes about the patient.';
 comment on column app_public.patients.created_at is 'When the patient was registered.';
 comment on column app_public.patients.updated_at is 'When the patient was last changed.';
+comment on constraint patients_full_name_clean on app_public.patients is 'A patient''s name is one line without control characters (INVAL).';
 comment on constraint patients_tenant_id_id_key on app_public.patients is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 CREATE INDEX patients_tenant_id_full_name_idx ON app_public.patients USING btree (tenant_id, full_name);
@@ -620,6 +645,7 @@ create table app_public.tenants (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   constraint tenants_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+  constraint tenants_name_clean CHECK (app_private.assert_clean_text(name)),
   constraint tenants_pkey PRIMARY KEY (id),
   constraint tenants_slug_check CHECK (((slug OPERATOR(public.~) '^[a-z0-9]+(-[a-z0-9]+)*$'::public.citext) AND (length((slug)::text) <= 63))),
   constraint tenants_slug_key UNIQUE (slug),
@@ -635,6 +661,7 @@ comment on column app_public.tenants.trial_ends_at is 'When the free trial ends;
 comment on column app_public.tenants.time_zone is 'IANA time zone of the clinic group, used to show local times and to send notices on local days.';
 comment on column app_public.tenants.created_at is 'When the tenant signed up.';
 comment on column app_public.tenants.updated_at is 'When the tenant was last changed.';
+comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';
 CREATE INDEX tenants_subscription_plan_idx ON app_public.tenants USING btree (subscription_plan);
 alter table app_public.tenants enable row level security;
 alter table app_public.tenants force row level security;
@@ -673,6 +700,7 @@ create table app_public.users (
   constraint users_email_check CHECK (((length((email)::text) <= 254) AND (email OPERATOR(public.~) '^[^@\s,;:<>()\[\]\\"]+@[^@\s,;:<>()\[\]\\"]+\.[^@\s,;:<>()\[\]\\"]+$'::public.citext))),
   constraint users_email_key UNIQUE (email),
   constraint users_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
+  constraint users_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
   constraint users_pkey PRIMARY KEY (id),
   constraint users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint users_tenant_id_id_key UNIQUE (tenant_id, id),
@@ -688,6 +716,7 @@ comment on column app_public.users.is_active is 'Inactive users cannot sign in. 
 comment on column app_public.users.created_at is 'When the user was created.';
 comment on column app_public.users.updated_at is 'When the user was last changed.';
 comment on constraint users_email_check on app_public.users is 'One bare address (no display name, list, group or quoting), at most 254 characters (RFC 5321).';
+comment on constraint users_full_name_clean on app_public.users is 'A user''s name is one line without control characters (INVAL).';
 comment on constraint users_tenant_id_id_key on app_public.users is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 alter table app_public.users enable row level security;
@@ -748,6 +777,44 @@ AS $function$
   where u.id = account_email.user_id and u.is_active
 $function$;
 comment on function app_private.account_email(uuid) is 'The recipient and facts of the e-mail to a user an admin created: nothing for a deactivated user; has_password says whether a set-password link is still needed.';
+
+CREATE OR REPLACE FUNCTION app_private.account_email_token(user_id uuid)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_token text := encode(gen_random_bytes(32), 'hex');
+begin
+  -- Replaces an expired token, or this e-mail's own from an attempt that was not sent; a live token
+  -- the admin handed over stays, and NULL is returned.
+  insert into app_private.password_tokens as t (token_hash, user_id, expires_at, issued_for)
+    values (sha256(convert_to(v_token, 'UTF8')), account_email_token.user_id, now() + interval '72 hours', 'account_email')
+    on conflict (user_id) where used_at is null
+    do update set token_hash = excluded.token_hash, expires_at = excluded.expires_at, issued_for = excluded.issued_for,
+                  created_at = now()
+      where t.expires_at <= now() or t.issued_for = 'account_email';
+  return case when found then v_token end;
+end;
+$function$;
+comment on function app_private.account_email_token(uuid) is 'The set-password token for a user''s account e-mail (valid 72 hours), or NULL when the user has a live token an admin handed over: the e-mail never replaces a link given by hand (it may replace its own, from an attempt that was not sent). Only its SHA-256 is stored. Owner only: the worker calls it.';
+
+CREATE OR REPLACE FUNCTION app_private.assert_clean_text(value text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE STRICT
+AS $function$
+begin
+  if value ~ '[\x01-\x1f\x7f-\x9f]' then
+    raise exception 'Names may not contain line breaks, tabs or other control characters.' using errcode = 'INVAL';
+  end if;
+  return true;
+end;
+$function$;
+comment on function app_private.assert_clean_text(text) is 'True for text without control characters (C0 including CR, LF and tab, DEL, C1); otherwise raises INVAL, so a client learns what is wrong rather than "check failed". Immutable, for CHECK constraints on name columns.';
+grant execute on function app_private.assert_clean_text(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.assert_doctor_slots(tenant_id uuid, plan text, adding integer)
  RETURNS void
@@ -822,6 +889,10 @@ begin
     if v_office ? 'address' and jsonb_typeof(v_office -> 'address') not in ('string', 'null') then
       raise exception 'An office address must be text or null.' using errcode = 'OFFIC';
     end if;
+    if concat(v_office ->> 'id', v_office ->> 'name', v_office ->> 'address') ~ '[\x01-\x1f\x7f-\x9f]' then
+      raise exception 'An office''s id, name and address may not contain line breaks, tabs or other control characters.'
+        using errcode = 'OFFIC';
+    end if;
     if jsonb_typeof(v_office -> 'is_primary') is distinct from 'boolean' then
       raise exception 'Each office needs is_primary: true or false.' using errcode = 'OFFIC';
     end if;
@@ -835,7 +906,7 @@ begin
   return true;
 end;
 $function$;
-comment on function app_private.assert_valid_offices(jsonb) is 'True for a valid offices array: at most 50 objects with only the keys id (unique non-empty text, at most 50 characters), name (non-empty text), address (text or null, optional) and is_primary (boolean), exactly one primary when not empty. Otherwise raises OFFIC with what is wrong, so the client learns more than "check failed".';
+comment on function app_private.assert_valid_offices(jsonb) is 'True for a valid offices array: at most 50 objects with only the keys id (unique non-empty text, at most 50 characters), name (non-empty text), address (text or null, optional) and is_primary (boolean), exactly one primary when not empty; id, name and address without control characters. Otherwise raises OFFIC with what is wrong, so the client learns more than "check failed".';
 grant execute on function app_private.assert_valid_offices(jsonb) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.change_plan(tenant text, plan text)
@@ -949,6 +1020,17 @@ $function$;
 comment on function app_private.is_time_zone(text) is 'Whether the text is an IANA time zone name this server knows, e.g. `Europe/Madrid`.';
 grant execute on function app_private.is_time_zone(text) to clinic_user;
 
+CREATE OR REPLACE FUNCTION app_private.latest_migration()
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select filename from graphile_migrate.migrations order by filename desc limit 1
+$function$;
+comment on function app_private.latest_migration() is 'The file name graphile-migrate recorded for the newest applied migration (e.g. `000005.sql`), or NULL before any. SECURITY DEFINER: graphile_migrate belongs to the owner; the API''s login role (the authenticator) calls it from GET /readyz to tell whether the database is at the migration the running code expects.';
+grant execute on function app_private.latest_migration() to clinic_authenticator;
+
 CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  RETURNS TABLE(password_hash text, is_active boolean, session jsonb)
  LANGUAGE sql
@@ -968,16 +1050,20 @@ CREATE OR REPLACE FUNCTION app_private.new_password_token(user_id uuid)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+#variable_conflict use_column
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
 begin
-  delete from app_private.password_tokens t where t.user_id = new_password_token.user_id;
-  insert into app_private.password_tokens (token_hash, user_id, expires_at)
-    values (sha256(convert_to(v_token, 'UTF8')), new_password_token.user_id, now() + interval '72 hours');
+  -- Upsert on the unique index: a concurrent issue for the same user is waited for, then replaced.
+  insert into app_private.password_tokens as t (token_hash, user_id, expires_at, issued_for)
+    values (sha256(convert_to(v_token, 'UTF8')), new_password_token.user_id, now() + interval '72 hours', 'admin')
+    on conflict (user_id) where used_at is null
+    do update set token_hash = excluded.token_hash, expires_at = excluded.expires_at, issued_for = excluded.issued_for,
+                  created_at = now();
   return v_token;
 end;
 $function$;
-comment on function app_private.new_password_token(uuid) is 'A fresh one-time set-password token for the user (valid 72 hours, replacing earlier ones); only its SHA-256 is stored. Owner only: callers check who may ask.';
+comment on function app_private.new_password_token(uuid) is 'A fresh one-time set-password token for the user (valid 72 hours), replacing the unused one if any: what an admin''s issueActivationToken hands over. Only its SHA-256 is stored. Owner only: callers check who may ask.';
 
 CREATE OR REPLACE FUNCTION app_private.refresh_token_successor(token text)
  RETURNS text
@@ -1347,7 +1433,6 @@ comment on function app_private.tg_doctors__revoke_sessions() is 'Ends the sessi
 CREATE OR REPLACE FUNCTION app_private.tg_prescription_items__fill_and_check()
  RETURNS trigger
  LANGUAGE plpgsql
- SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
@@ -1361,7 +1446,7 @@ begin
   return new;
 end;
 $function$;
-comment on function app_private.tg_prescription_items__fill_and_check() is 'Copies the prescriber from the prescription, and accepts only a global or own-tenant medicine (medicines.tenant_id may be NULL, so a composite foreign key cannot say it). SECURITY DEFINER; reads only the row''s own tenant and the global catalogue.';
+comment on function app_private.tg_prescription_items__fill_and_check() is 'Copies the prescriber from the prescription, and accepts only a global or own-tenant medicine (medicines.tenant_id may be NULL, so a composite foreign key cannot say it). Runs with the caller''s rights: a prescription or medicine the caller cannot read is answered NOREF exactly like one that does not exist, so the answer reveals no other row.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_tenants__check_plan_limit()
  RETURNS trigger
@@ -1584,7 +1669,7 @@ begin
   return app_private.new_password_token(issue_activation_token.user_id);
 end;
 $function$;
-comment on function app_public.issue_activation_token(uuid) is 'Admins: a one-time token (valid 72 hours, replaces earlier ones) with which a new user sets their password at `POST /auth/set-password`. Only for users who have never set a password, so an admin cannot take over an active account. Only its SHA-256 is stored.';
+comment on function app_public.issue_activation_token(uuid) is 'Admins: a one-time token (valid 72 hours) with which a new user sets their password at `POST /auth/set-password`. A user has one live token at a time: this one replaces any earlier one, including the link of the account e-mail, and the account e-mail sent later carries no link of its own. Only for users who have never set a password, so an admin cannot take over an active account. Only its SHA-256 is stored.';
 grant execute on function app_public.issue_activation_token(uuid) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.tenants_is_read_only(tenant app_public.tenants)

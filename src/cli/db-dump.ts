@@ -5,11 +5,12 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { dumpSchema, SCHEMA_DUMP_FILE } from "../db/schema-dump";
+import { loadConfig } from "../config";
+import { developmentRoleAliases, dumpSchema, SCHEMA_DUMP_FILE } from "../db/schema-dump";
 import { runAsOwner } from "./run-as-owner";
 
 runAsOwner(async (client) => {
-  writeFileSync(SCHEMA_DUMP_FILE, await dumpSchema(client));
+  writeFileSync(SCHEMA_DUMP_FILE, await dumpSchema(client, { roleAliases: developmentRoleAliases(loadConfig().database.roles) }));
   console.log(`Wrote ${path.relative(process.cwd(), SCHEMA_DUMP_FILE)}`);
   return 0;
 });

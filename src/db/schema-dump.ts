@@ -8,6 +8,7 @@
  */
 import path from "node:path";
 import type { Client } from "pg";
+import { loadConfig, type DatabaseRoles } from "../config";
 
 /** The committed dump, next to the other database files. */
 export const SCHEMA_DUMP_FILE = path.resolve(__dirname, "../../db/schema.sql");
@@ -21,6 +22,15 @@ export interface DumpOptions {
    * names the committed file uses), so every database prints the same text.
    */
   roleAliases?: Record<string, string>;
+}
+
+/**
+ * Aliases that print a deployment's (or a test run's) roles under the development names
+ * (`clinic_owner`, …), so db/schema.sql reads the same whatever the roles are called.
+ */
+export function developmentRoleAliases(roles: DatabaseRoles): Record<string, string> {
+  const development = loadConfig({}).database.roles;
+  return Object.fromEntries((Object.keys(roles) as (keyof DatabaseRoles)[]).map((key) => [roles[key], development[key]]));
 }
 
 type Row = Record<string, unknown>;
