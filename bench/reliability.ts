@@ -13,7 +13,7 @@
  * - worker: the worker is SIGKILLed while a slow SMTP server holds messages, then restarted;
  *   every e-mail must arrive once (the README's ambiguous moment: at most once, recorded).
  * - soak: 4 clients for the soak minutes; the API's RSS at the end against its plateau.
- * - limits: a second API instance on the same database; /auth hammered on both against the per-IP
+ * - limits: two more API instances on the same database, with the default budgets; /auth hammered on both against the per-IP
  *   budget; one user floods /graphql (16 clients) while another user's latency is measured.
  *
  * Every answer is checked: a failure must carry a documented code (5 letters, or INTERNAL) and no stack or SQL; a success
@@ -51,6 +51,10 @@ if (!phases.every((phase) => PHASES.includes(phase)) || !(DURATION > 0) || !(SOA
   console.error("Usage: reliability.ts [--phase load|restart|worker|soak|limits|all] [--duration-seconds N] [--soak-minutes N]");
   process.exit(2);
 }
+/** The /graphql per-user budget of the limits phase's instances: the default (GRAPHQL_RATE_LIMIT_PER_MINUTE). */
+const DEFAULT_GRAPHQL_BUDGET = 600;
+/** The load phases' budget: their two users stand for a clinic's whole traffic, far beyond one person's. */
+const LOAD_GRAPHQL_BUDGET = 1_000_000;
 /** The /auth per-IP budget the instances are started with (AUTH_RATE_LIMIT_PER_IP, per minute). */
 const AUTH_BUDGET = 30;
 const PASSWORD = "a long passphrase for the bench";
@@ -207,10 +211,15 @@ function table(title: string, rows: string[][]) {
 async function setUp() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "clinic-bench-"));
   chmodSync(dataDir, 0o755); // the embedded PostgreSQL runs as the OS user postgres when we are root
-  const [httpPort, httpPort2, pgPort] = [await freePort(3100, 3149), await freePort(3150, 3199), await freePort(54400, 54499)];
+  const [httpPort, httpPort2, httpPort3, pgPort] = [
+    await freePort(3100, 3139),
+    await freePort(3140, 3169),
+    await freePort(3170, 3199),
+    await freePort(54400, 54499),
+  ];
   const smtp = await startSmtpCapture();
   const cluster = new EmbeddedCluster(dataDir, pgPort);
-  const env = (port: number) => ({
+  const env = (port: number, graphqlBudget = LOAD_GRAPHQL_BUDGET) => ({
     ...{ NODE_ENV: "development", DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: String(port) },
     ...{
       DATABASE_URL: "",
@@ -220,7 +229,7 @@ async function setUp() {
       SMTP_URL: smtp.url,
       MAIL_FROM: "Clinic Bench <bench@clinic.test>",
     },
-    ...{ RUN_WORKER: "false", AUTH_RATE_LIMIT_PER_IP: String(AUTH_BUDGET) },
+    ...{ RUN_WORKER: "false", AUTH_RATE_LIMIT_PER_IP: String(AUTH_BUDGET), GRAPHQL_RATE_LIMIT_PER_MINUTE: String(graphqlBudget) },
   });
   base = `http://127.0.0.1:${httpPort}`;
   const api = new AppProcess("API", env(httpPort));
@@ -231,10 +240,12 @@ async function setUp() {
     cluster,
     env,
     httpPort2,
+    httpPort3,
     workerEnv,
     api,
     worker: undefined as AppProcess | undefined,
     api2: undefined as AppProcess | undefined,
+    api3: undefined as AppProcess | undefined,
   };
   stack = started;
   const probe = await api.waitReady(base);
@@ -504,19 +515,23 @@ async function phaseSoak() {
 
 async function phaseLimits() {
   const s = stack!;
+  // Two more instances with the default /graphql budget (the load phases raise it: their two users
+  // stand for a whole clinic's traffic); user B is measured, and /auth hammered, on them alone.
   const base2 = `http://127.0.0.1:${s.httpPort2}`;
-  s.api2 = await startSibling("API 2", s.env(s.httpPort2), [], (p) => p.waitReady(base2));
+  const base3 = `http://127.0.0.1:${s.httpPort3}`;
+  s.api2 = await startSibling("API 2", s.env(s.httpPort2, DEFAULT_GRAPHQL_BUDGET), [], (p) => p.waitReady(base2));
+  s.api3 = await startSibling("API 3", s.env(s.httpPort3, DEFAULT_GRAPHQL_BUDGET), [], (p) => p.waitReady(base3));
   const [a, b] = tenants;
   const seconds = Math.max(5, DURATION / 2);
-  const alone = await load(1, forSeconds(seconds), () => [b, base]);
+  const alone = await load(1, forSeconds(seconds), () => [b, base2]);
   let flooding = true;
   const flood = load(
     16,
     () => flooding,
-    (client) => [a, client % 2 ? base2 : base],
+    (client) => [a, client % 2 ? base3 : base2],
     0,
   );
-  const flooded = await load(1, forSeconds(seconds), () => [b, base]);
+  const flooded = await load(1, forSeconds(seconds), () => [b, base2]);
   flooding = false;
   const floodOutcomes = await flood;
   const p = (outcomes: Outcome[], q: number) =>
@@ -533,7 +548,7 @@ async function phaseLimits() {
     await Promise.all(
       Array.from({ length: 10 }, async (_, k) => {
         const i = batch + k;
-        const { status } = await post(i % 2 ? base2 : base, "/auth/login", {
+        const { status } = await post(i % 2 ? base3 : base2, "/auth/login", {
           email: `nobody${i}@bench.test`,
           password: "wrong password",
         });
@@ -566,7 +581,7 @@ async function tearDown() {
   if (!stack) return;
   const s = stack;
   stack = undefined;
-  for (const app of [s.api2, s.worker, s.api]) {
+  for (const app of [s.api3, s.api2, s.worker, s.api]) {
     if (app && !(await app.stop())) notes.push(`${app.name} did not stop within 15 s of SIGTERM; killed`);
   }
   if (await s.cluster.running()) await s.cluster.stop().catch((error) => notes.push(`pg_ctl stop: ${error.message}`));
