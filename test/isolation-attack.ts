@@ -107,13 +107,19 @@ export async function victimOf(server: TestServer, schema: GraphQLSchema, clinic
   for (const field of connections(schema)) {
     const nodeType = nodeTypeOf(field);
     const hasRowId = isObjectType(nodeType) && "rowId" in nodeType.getFields();
-    const { body } = await server.graphql(
-      clinic.admin.token,
-      `{ ${field.name} { nodes { __typename id ${hasRowId ? "rowId" : ""} } } }`,
-    );
-    for (const node of body.data[field.name].nodes as { __typename: string; id: string; rowId?: string }[]) {
-      if (!node.rowId || !uuids.includes(node.rowId)) continue; // a shared row (global medicine, plan), not A's
-      (nodes[node.__typename] ??= []).push({ id: node.id, rowId: node.rowId });
+    // Page through: a connection answers at most a page (the global catalogue alone is larger).
+    for (let after: string | null = null, more = true; more;) {
+      const { body } = await server.graphql(
+        clinic.admin.token,
+        `query ($after: Cursor) { ${field.name}(after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename id ${hasRowId ? "rowId" : ""} } } }`,
+        { after },
+      );
+      const page = body.data[field.name];
+      for (const node of page.nodes as { __typename: string; id: string; rowId?: string }[]) {
+        if (!node.rowId || !uuids.includes(node.rowId)) continue; // a shared row (global medicine, plan), not A's
+        (nodes[node.__typename] ??= []).push({ id: node.id, rowId: node.rowId });
+      }
+      [after, more] = [page.pageInfo.endCursor, page.pageInfo.hasNextPage];
     }
   }
   const nodeIds = Object.values(nodes).flatMap((list) => list.map((n) => n.id));
