@@ -1,8 +1,12 @@
 -- Database-level set-up, run as a superuser right after graphile-migrate creates the database
--- (afterReset), before any migration. Extensions need a superuser; the migrations run as the owner.
+-- (afterReset), before any migration, and again at each start that has a superuser URL (so an
+-- existing database gets extensions added later): every statement is idempotent. Extensions need
+-- a superuser; the migrations run as the owner.
 create extension if not exists citext with schema public;      -- case-insensitive e-mails and slugs
 create extension if not exists btree_gist with schema public;  -- uuid equality inside the double-booking exclusion constraint
 create extension if not exists pgcrypto with schema public;    -- gen_random_bytes for one-time tokens
+create extension if not exists pg_trgm with schema public;     -- trigram indexes: search by any part of a name
+create extension if not exists btree_gin with schema public;   -- tenant_id as the first key of those trigram indexes
 
 -- Nobody but the owner connects or creates objects; the API logs in as the authenticator.
 revoke all on database :DATABASE_NAME from public;

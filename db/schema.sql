@@ -102,6 +102,13 @@ comment on column app_private.refresh_tokens.created_at is 'When the token was i
 CREATE INDEX refresh_tokens_family_id_idx ON app_private.refresh_tokens USING btree (family_id);
 CREATE INDEX refresh_tokens_user_id_idx ON app_private.refresh_tokens USING btree (user_id);
 
+-- app_private.time_zone_names
+create table app_private.time_zone_names (
+  name text not null,
+  constraint time_zone_names_pkey PRIMARY KEY (name)
+);
+comment on table app_private.time_zone_names is 'The IANA time zone names of PostgreSQL''s pg_timezone_names, copied by the migration so that app_private.is_time_zone is an index lookup. Never written by the API; under Citus a reference table.';
+
 -- app_private.trial_notices
 create table app_private.trial_notices (
   id uuid default gen_random_uuid() not null,
@@ -195,12 +202,6 @@ CREATE INDEX appointments_tenant_id_patient_id_idx ON app_public.appointments US
 CREATE INDEX appointments_tenant_id_starts_at_idx ON app_public.appointments USING btree (tenant_id, starts_at);
 alter table app_public.appointments enable row level security;
 alter table app_public.appointments force row level security;
-create policy active_session on app_public.appointments
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.appointments is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy delete_as_front_desk on app_public.appointments
   for delete to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
@@ -282,12 +283,6 @@ The sign-in account of the doctor, in the same tenant.';
 CREATE INDEX doctors_tenant_id_is_active_idx ON app_public.doctors USING btree (tenant_id, is_active);
 alter table app_public.doctors enable row level security;
 alter table app_public.doctors force row level security;
-create policy active_session on app_public.doctors
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.doctors is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy delete_as_admin on app_public.doctors
   for delete to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
@@ -343,14 +338,10 @@ comment on column app_public.medicines.updated_at is 'When the medicine was last
 comment on constraint medicines_names_clean on app_public.medicines is 'A medicine''s name, dosage form and strength (printed on prescriptions) are one line without control characters (INVAL).';
 comment on constraint medicines_unique_per_scope on app_public.medicines is '@behavior -single -update -delete
 One row per (name, form, strength) in the global catalogue and in each tenant; a tenant may repeat a global medicine.';
+CREATE INDEX medicines_name_trgm_idx ON app_public.medicines USING gin (((name)::text) public.gin_trgm_ops);
+comment on index app_public.medicines_name_trgm_idx is 'app_public.search_medicines: medicines by part of the name, global and own alike.';
 alter table app_public.medicines enable row level security;
 alter table app_public.medicines force row level security;
-create policy active_session on app_public.medicines
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.medicines is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy delete_own_as_prescriber on app_public.medicines
   for delete to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'doctor'::text]))));
@@ -415,15 +406,11 @@ comment on column app_public.patients.updated_at is 'When the patient was last c
 comment on constraint patients_full_name_clean on app_public.patients is 'A patient''s name is one line without control characters (INVAL).';
 comment on constraint patients_tenant_id_id_key on app_public.patients is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+CREATE INDEX patients_search_idx ON app_public.patients USING gin (tenant_id, full_name public.gin_trgm_ops, phone public.gin_trgm_ops, ((email)::text) public.gin_trgm_ops);
+comment on index app_public.patients_search_idx is 'app_public.search_patients: a tenant''s patients by part of the name, phone or e-mail.';
 CREATE INDEX patients_tenant_id_full_name_idx ON app_public.patients USING btree (tenant_id, full_name);
 alter table app_public.patients enable row level security;
 alter table app_public.patients force row level security;
-create policy active_session on app_public.patients
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.patients is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy delete_as_front_desk on app_public.patients
   for delete to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
@@ -492,12 +479,6 @@ CREATE INDEX prescription_items_tenant_id_doctor_id_idx ON app_public.prescripti
 CREATE INDEX prescription_items_tenant_id_prescription_id_doctor_id_idx ON app_public.prescription_items USING btree (tenant_id, prescription_id, doctor_id);
 alter table app_public.prescription_items enable row level security;
 alter table app_public.prescription_items force row level security;
-create policy active_session on app_public.prescription_items
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.prescription_items is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy delete_own_as_doctor_or_admin on app_public.prescription_items
   for delete to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
@@ -574,12 +555,6 @@ CREATE INDEX prescriptions_tenant_id_doctor_id_issued_at_idx ON app_public.presc
 CREATE INDEX prescriptions_tenant_id_patient_id_idx ON app_public.prescriptions USING btree (tenant_id, patient_id);
 alter table app_public.prescriptions enable row level security;
 alter table app_public.prescriptions force row level security;
-create policy active_session on app_public.prescriptions
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.prescriptions is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy delete_own_as_doctor_or_admin on app_public.prescriptions
   for delete to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
@@ -665,12 +640,6 @@ comment on constraint tenants_name_clean on app_public.tenants is 'A clinic grou
 CREATE INDEX tenants_subscription_plan_idx ON app_public.tenants USING btree (subscription_plan);
 alter table app_public.tenants enable row level security;
 alter table app_public.tenants force row level security;
-create policy active_session on app_public.tenants
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.tenants is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy select_own_tenant on app_public.tenants
   for select to clinic_user
   using ((id = app_public.current_tenant_id()));
@@ -721,12 +690,6 @@ comment on constraint users_tenant_id_id_key on app_public.users is '@behavior -
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 alter table app_public.users enable row level security;
 alter table app_public.users force row level security;
-create policy active_session on app_public.users
-  as restrictive
-  for all to clinic_user
-  using (( SELECT app_private.session_is_active() AS session_is_active))
-  with check (( SELECT app_private.session_is_active() AS session_is_active));
-comment on policy active_session on app_public.users is 'Restrictive: nothing for a token whose user was deactivated or changed role since it was issued.';
 create policy insert_as_admin on app_public.users
   for insert to clinic_user
   with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
@@ -909,6 +872,34 @@ $function$;
 comment on function app_private.assert_valid_offices(jsonb) is 'True for a valid offices array: at most 50 objects with only the keys id (unique non-empty text, at most 50 characters), name (non-empty text), address (text or null, optional) and is_primary (boolean), exactly one primary when not empty; id, name and address without control characters. Otherwise raises OFFIC with what is wrong, so the client learns more than "check failed".';
 grant execute on function app_private.assert_valid_offices(jsonb) to clinic_user;
 
+CREATE OR REPLACE FUNCTION app_private.begin_request(sub text, tenant_id text, user_role text, doctor_id text, session_id text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if begin_request.sub is null then
+    set local role clinic_anonymous;
+    return true;
+  end if;
+  if not app_private.session_is_valid(app_private.uuid_or_null(begin_request.sub), app_private.uuid_or_null(begin_request.tenant_id),
+       begin_request.user_role, app_private.uuid_or_null(begin_request.doctor_id), app_private.uuid_or_null(begin_request.session_id)) then
+    -- Signed in but no longer valid: the visitor role without a single claim reads and writes nothing.
+    set local role clinic_user;
+    return false;
+  end if;
+  -- SET LOCAL, not set_config: Citus forwards SET LOCAL to its workers, never set_config.
+  execute format('set local jwt.claims.sub = %L', begin_request.sub);
+  execute format('set local jwt.claims.tenant_id = %L', begin_request.tenant_id);
+  execute format('set local jwt.claims.user_role = %L', begin_request.user_role);
+  execute format('set local jwt.claims.doctor_id = %L', coalesce(begin_request.doctor_id, ''));
+  -- Last: from here on the function runs as the visitor.
+  set local role clinic_user;
+  return true;
+end;
+$function$;
+comment on function app_private.begin_request(text,text,text,text,text) is 'The first statement of every API request''s transaction, run by the authenticator with the verified access token''s claims (all NULL when signed out). Signed out: switches to the anonymous role and returns true. Claims that still describe an active user of that tenant with that role, in a session that was not revoked, and for doctors an active profile (app_private.session_is_valid): sets them with SET LOCAL as jwt.claims.sub, tenant_id, user_role and doctor_id, switches to the visitor role and returns true. Otherwise (deactivated, demoted, logged out, refresh token reused): the visitor role with no claims at all, which sees and writes nothing, and false, on which the server answers 401 CREDS. Nothing but this function sets the claims, so the policies trust them without checking the session again.';
+grant execute on function app_private.begin_request(text,text,text,text,text) to clinic_authenticator;
+
 CREATE OR REPLACE FUNCTION app_private.change_plan(tenant text, plan text)
  RETURNS app_public.tenants
  LANGUAGE plpgsql
@@ -949,15 +940,6 @@ end;
 $function$;
 comment on function app_private.create_refresh_token(uuid,interval,uuid) is 'A new refresh token for the user, in a new family unless one is given. Called by the API server after it verified a password or a set-password token; app_private is never exposed over GraphQL.';
 grant execute on function app_private.create_refresh_token(uuid,interval,uuid) to clinic_anonymous;
-
-CREATE OR REPLACE FUNCTION app_private.current_session_id()
- RETURNS uuid
- LANGUAGE sql
- STABLE PARALLEL SAFE
-AS $function$
-  select app_private.uuid_or_null(nullif(current_setting('jwt.claims.sid', true), ''))
-$function$;
-comment on function app_private.current_session_id() is 'The session (refresh-token family) the access token belongs to, from the JWT claim `sid`; NULL when missing or malformed, which fails the session check.';
 
 CREATE OR REPLACE FUNCTION app_private.extend_trial(tenant text, days integer)
  RETURNS app_public.tenants
@@ -1012,12 +994,14 @@ grant execute on function app_private.holds_slot(text) to clinic_user;
 CREATE OR REPLACE FUNCTION app_private.is_time_zone(name text)
  RETURNS boolean
  LANGUAGE sql
- IMMUTABLE PARALLEL SAFE STRICT
+ IMMUTABLE PARALLEL SAFE STRICT SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  -- Immutable so a CHECK constraint may use it; the IANA list only changes with a server upgrade.
-  select exists (select from pg_catalog.pg_timezone_names where pg_timezone_names.name = is_time_zone.name)
+  -- Immutable so a CHECK constraint may use it; the IANA list only grows, with a server upgrade.
+  select exists (select from app_private.time_zone_names z where z.name = is_time_zone.name)
+      or exists (select from pg_catalog.pg_timezone_names z where z.name = is_time_zone.name)
 $function$;
-comment on function app_private.is_time_zone(text) is 'Whether the text is an IANA time zone name this server knows, e.g. `Europe/Madrid`.';
+comment on function app_private.is_time_zone(text) is 'Whether the text is an IANA time zone name this server knows, e.g. `Europe/Madrid`: an index lookup in app_private.time_zone_names, and only for a name not found there the server''s own (slow) list. SECURITY DEFINER: the API roles read nothing in app_private.';
 grant execute on function app_private.is_time_zone(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.latest_migration()
@@ -1030,6 +1014,17 @@ AS $function$
 $function$;
 comment on function app_private.latest_migration() is 'The file name graphile-migrate recorded for the newest applied migration (e.g. `000005.sql`), or NULL before any. SECURITY DEFINER: graphile_migrate belongs to the owner; the API''s login role (the authenticator) calls it from GET /readyz to tell whether the database is at the migration the running code expects.';
 grant execute on function app_private.latest_migration() to clinic_authenticator;
+
+CREATE OR REPLACE FUNCTION app_private.like_pattern_text(value text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- chr(92) is the backslash, LIKE's escape character (spelled out: migration files are minified).
+  select replace(replace(replace(value, chr(92), chr(92) || chr(92)), '%', chr(92) || '%'), '_', chr(92) || '_')
+$function$;
+comment on function app_private.like_pattern_text(text) is 'The text with LIKE''s wildcards (`%`, `_`) and escape character escaped, so a search for "50%" looks for those characters.';
+grant execute on function app_private.like_pattern_text(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  RETURNS TABLE(password_hash text, is_active boolean, session jsonb)
@@ -1233,18 +1228,6 @@ AS $function$
 $function$;
 comment on function app_private.session_for(uuid) is 'What the API server needs to answer a sign-in and mint a JWT: `{user: {id, email, fullName, userRole}, tenant: {id, name, slug, subscriptionPlan, trialEndsAt}, doctorId}`. Owner only.';
 
-CREATE OR REPLACE FUNCTION app_private.session_is_active()
- RETURNS boolean
- LANGUAGE sql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'public', 'pg_temp'
-AS $function$
-  select app_private.session_is_valid(app_public.current_user_id(), app_public.current_tenant_id(),
-    app_public.current_user_role(), app_public.current_doctor_id(), app_private.current_session_id())
-$function$;
-comment on function app_private.session_is_active() is 'app_private.session_is_valid for the caller''s own claims (including `sid`): what the active_session policies ask. False without claims.';
-grant execute on function app_private.session_is_active() to clinic_user;
-
 CREATE OR REPLACE FUNCTION app_private.session_is_valid(user_id uuid, tenant_id uuid, user_role text, doctor_id uuid, session_id uuid)
  RETURNS boolean
  LANGUAGE sql
@@ -1262,9 +1245,8 @@ AS $function$
         select from app_public.doctors d
         where d.id = session_is_valid.doctor_id and d.tenant_id = u.tenant_id and d.user_id = u.id and d.is_active)))
 $function$;
-comment on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) is 'Whether these claims still describe an active user (same tenant, same role, and for doctors an active profile) in a session (refresh-token family) that was not revoked. False for any NULL that matters. SECURITY DEFINER: it must see the user and session rows whatever the policies allow; the API''s login role calls it to answer CREDS before a request runs.';
+comment on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) is 'Whether these claims still describe an active user (same tenant, same role, and for doctors an active profile) in a session (refresh-token family) that was not revoked. False for any NULL that matters. SECURITY DEFINER: it must see the user and session rows whatever the policies allow; app_private.begin_request asks it once per request transaction.';
 grant execute on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) to clinic_authenticator;
-grant execute on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.set_password_with_token(token text, password_hash text)
  RETURNS jsonb
@@ -1540,14 +1522,15 @@ comment on function app_private.trial_notice_email(uuid) is 'Recipients and fact
 CREATE OR REPLACE FUNCTION app_private.uuid_or_null(value text)
  RETURNS uuid
  LANGUAGE sql
- IMMUTABLE PARALLEL SAFE STRICT
+ IMMUTABLE PARALLEL SAFE
 AS $function$
   select case
     when value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then value::uuid
   end
 $function$;
-comment on function app_private.uuid_or_null(text) is 'The text as a uuid, or NULL when it is not one: a malformed claim must deny access, not raise an error.';
+comment on function app_private.uuid_or_null(text) is 'The text as a uuid, or NULL when it is NULL or not a uuid: a malformed claim must deny access, not raise an error. A single CASE that is not STRICT, so the planner inlines it (and the claim readers that call it) into policies instead of calling it per row.';
 grant execute on function app_private.uuid_or_null(text) to clinic_anonymous;
+grant execute on function app_private.uuid_or_null(text) to clinic_authenticator;
 grant execute on function app_private.uuid_or_null(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.welcome_email(tenant_id uuid)
@@ -1659,7 +1642,7 @@ CREATE OR REPLACE FUNCTION app_public.issue_activation_token(user_id uuid)
 AS $function$
 begin
   perform app_private.assert_tenant_writable();
-  if app_public.current_user_role() is distinct from 'admin' or not app_private.session_is_active() or not exists (
+  if app_public.current_user_role() is distinct from 'admin' or not exists (
        select from app_public.users u
        where u.id = issue_activation_token.user_id and u.tenant_id = app_public.current_tenant_id() and u.is_active
          and not exists (select from app_private.user_secrets s where s.user_id = u.id)) then
@@ -1671,6 +1654,44 @@ end;
 $function$;
 comment on function app_public.issue_activation_token(uuid) is 'Admins: a one-time token (valid 72 hours) with which a new user sets their password at `POST /auth/set-password`. A user has one live token at a time: this one replaces any earlier one, including the link of the account e-mail, and the account e-mail sent later carries no link of its own. Only for users who have never set a password, so an admin cannot take over an active account. Only its SHA-256 is stored.';
 grant execute on function app_public.issue_activation_token(uuid) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.search_medicines(search text)
+ RETURNS SETOF app_public.medicines
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- Materialized for the same reason as search_patients: matches first, then the sort.
+  with found as materialized (
+    select m.*
+    from app_public.medicines m
+    where length(btrim(search_medicines.search)) > 0
+      and m.name::text ilike '%' || app_private.like_pattern_text(btrim(search_medicines.search)) || '%'
+  )
+  select * from found order by name, dosage_form, strength nulls first, id
+$function$;
+comment on function app_public.search_medicines(text) is 'Medicines (the global catalogue and the tenant''s own) whose name contains `search`, any case, by name. Nothing for an empty search.';
+grant execute on function app_public.search_medicines(text) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.search_patients(search text)
+ RETURNS SETOF app_public.patients
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- Materialized: the matches are found first (on the trigram index), then sorted. Left to itself,
+  -- the planner walks the (tenant_id, full_name) index in name order and filters, which reads most
+  -- of a large clinic for a rare search.
+  with found as materialized (
+    select p.*
+    from app_public.patients p
+    where length(btrim(search_patients.search)) > 0
+      and (p.full_name ilike '%' || app_private.like_pattern_text(btrim(search_patients.search)) || '%'
+           or p.phone like app_private.like_pattern_text(btrim(search_patients.search)) || '%'
+           or p.email::text ilike app_private.like_pattern_text(btrim(search_patients.search)) || '%')
+  )
+  select * from found order by full_name, id
+$function$;
+comment on function app_public.search_patients(text) is 'Patients whose name contains `search` (any case), or whose phone number or e-mail starts with it, by name. Nothing for an empty search. Uses a trigram index: give at least 3 characters for a fast answer on a large clinic.';
+grant execute on function app_public.search_patients(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.tenants_is_read_only(tenant app_public.tenants)
  RETURNS boolean

@@ -21,6 +21,7 @@ import { fromLibraryError, internalError, toPublicError } from "./errors";
 import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 import { graphqlNotesPlugin } from "./graphql-notes";
+import { requestPgSettings, sessionEndedPlugin, withRequestSessions } from "./graphql-session";
 import { fallbackLogger, type Logger } from "./logger";
 
 declare global {
@@ -35,22 +36,6 @@ declare global {
 
 /** Database roles the API switches to (db/roles.sql); their names come from configuration. */
 export type ApiRoles = Pick<DatabaseRoles, "anonymous" | "visitor">;
-
-/**
- * Database settings for one request: the role, and the verified claims that policies read as
- * `jwt.claims.<name>`. Unsigned requests get the anonymous role and no claim at all.
- */
-export function pgSettingsFor(roles: ApiRoles, claims: AccessClaims | undefined): Record<string, string> {
-  if (!claims) return { role: roles.anonymous };
-  return {
-    role: roles.visitor,
-    "jwt.claims.sub": claims.sub,
-    "jwt.claims.tenant_id": claims.tenant_id,
-    "jwt.claims.user_role": claims.user_role,
-    "jwt.claims.sid": claims.sid,
-    "jwt.claims.doctor_id": claims.doctor_id ?? "",
-  };
-}
 
 /**
  * Errors the database raised on purpose keep a stable code; everything else is masked. With
@@ -148,20 +133,23 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
     plugins: [
       graphqlErrorCodesPlugin({ hideSuggestions: !options.introspection }),
       graphqlNotesPlugin,
+      sessionEndedPlugin,
       ...(options.introspection ? [] : [NoIntrospectionPlugin]),
     ],
     // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index
     // key, older only the first), which would make the schema differ between servers.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
     pgServices: [
-      makePgService({
-        ...(options.pool ? { pool: options.pool } : { connectionString: options.authenticatorUrl }),
-        superuserConnectionString: options.watchSuperuserUrl,
-        schemas: ["app_public"],
-        // Introspect as the signed-in role so grants shape the schema: no mutation is offered
-        // that the role could not run, and column grants decide the create/update inputs.
-        pgSettingsForIntrospection: { role: options.roles.visitor },
-      }),
+      withRequestSessions(
+        makePgService({
+          ...(options.pool ? { pool: options.pool } : { connectionString: options.authenticatorUrl }),
+          superuserConnectionString: options.watchSuperuserUrl,
+          schemas: ["app_public"],
+          // Introspect as the signed-in role so grants shape the schema: no mutation is offered
+          // that the role could not run, and column grants decide the create/update inputs.
+          pgSettingsForIntrospection: { role: options.roles.visitor },
+        }),
+      ),
     ],
     schema: {
       // Aggregates are opt-in per table (`@behavior +aggregates` in the table's comment).
@@ -174,9 +162,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       context(requestContext) {
         const req = requestContext.expressv4?.req as Request | undefined;
         // statement_timeout is transaction-local like the claims: one slow request cannot hold a connection.
-        return {
-          pgSettings: { ...pgSettingsFor(options.roles, req?.claims), statement_timeout: `${limits.statementTimeoutMs}ms` },
-        };
+        return { pgSettings: requestPgSettings(req, { claims: req?.claims, statementTimeoutMs: limits.statementTimeoutMs }) };
       },
     },
     grafserv: {

@@ -6,7 +6,6 @@
  */
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createServer, type Server } from "node:http";
-import type { Pool } from "pg";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authRouter, type AuthSettings } from "./auth/routes";
@@ -64,27 +63,18 @@ export interface RunningApp {
 
 /**
  * A token, when sent, must be valid: a bad, expired or unsigned token gets 401 CREDS, never
- * a silent downgrade to anonymous access. So does a token whose session the database no longer
- * holds valid (logout, reuse, deactivation, role change: app_private.session_is_valid), from
- * the next request on, even before the token expires.
+ * a silent downgrade to anonymous access. Whether its session still holds (logout, reuse,
+ * deactivation, role change) the database answers in the request's own transaction
+ * (src/graphql-session.ts), from the next request on, even before the token expires.
  */
-function bearerToken(tokens: TokenSettings, pool: Pool) {
-  return async (req: Request, res: Response, next: NextFunction) => {
+function bearerToken(tokens: TokenSettings) {
+  return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     if (header === undefined) return next();
     const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header);
     try {
       if (!match) throw new ApiError("CREDS", "The Authorization header must be `Bearer <token>`.");
-      const claims = verifyAccessToken(match[1], tokens);
-      const { rows } = await pool.query<{ valid: boolean }>("select app_private.session_is_valid($1, $2, $3, $4, $5) as valid", [
-        claims.sub,
-        claims.tenant_id,
-        claims.user_role,
-        claims.doctor_id ?? null,
-        claims.sid,
-      ]);
-      if (!rows[0].valid) throw new ApiError("CREDS", "The session has ended; sign in again.");
-      req.claims = claims;
+      req.claims = verifyAccessToken(match[1], tokens);
       next();
     } catch (error) {
       if (!(error instanceof ApiError)) return next(error);
@@ -112,13 +102,13 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   if (options.metricsToken) app.get("/metrics", metricsHandler(metrics.registry, options.metricsToken));
   const corsOrigins = options.corsOrigins ?? [];
   app.use(["/auth", "/graphql"], corsFor(corsOrigins));
-  app.use("/auth", authRouter(pool, options.roles, options.auth, corsOrigins));
+  app.use("/auth", authRouter(pool, options.auth, corsOrigins));
   if (options.servePages) app.use(pagesRouter());
   const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
   const requestsPerMinute = options.graphqlRequestsPerMinute ?? DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE;
   app.use(
     "/graphql",
-    bearerToken(options.auth.tokens, pool),
+    bearerToken(options.auth.tokens),
     graphqlRateLimit(requestsPerMinute, pool),
     ...graphqlRequestGuard(limits),
   );

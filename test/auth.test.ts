@@ -786,3 +786,20 @@ describe("set-password activates an account with a one-time token", () => {
     expect(errorCodes(body)).toEqual(["DNIED"]);
   });
 });
+
+test("the time-zone check: copied names on an index, and a name missing from the copy still checked against the server's list", async () => {
+  const answers = await asOwner(async (client) => {
+    await client.query("begin");
+    try {
+      // As after a PostgreSQL upgrade that added a zone: the copy lacks it.
+      await client.query("delete from app_private.time_zone_names where name = 'Asia/Kolkata'");
+      const { rows } = await client.query(
+        "select app_private.is_time_zone('Asia/Kolkata') as added, app_private.is_time_zone('Europe/Madrid') as copied, app_private.is_time_zone('Mars/Olympus') as unknown, app_private.is_time_zone('PST8PDT') as posix_file, app_private.is_time_zone('UTC+3') as posix_rule",
+      );
+      return rows[0];
+    } finally {
+      await client.query("rollback");
+    }
+  });
+  expect(answers).toEqual({ added: true, copied: true, unknown: false, posix_file: true, posix_rule: false });
+});

@@ -112,7 +112,7 @@ describe("with GRAPHQL_TRUSTED_DOCUMENTS_DIR set to client/trusted-documents/", 
     const { createPatient } = await byId(generated.CreatePatientDocument, { fullName: "Iria Trusted", gender: "female" });
     const patientId = createPatient!.patient!.rowId;
     const search = await byId(generated.SearchPatientsDocument, { search: "TRUST" });
-    expect(search.patients?.nodes).toEqual([{ rowId: patientId, fullName: "Iria Trusted", birthDate: null, phone: null }]);
+    expect(search.searchPatients?.nodes).toEqual([{ rowId: patientId, fullName: "Iria Trusted", birthDate: null, phone: null }]);
 
     const startsAt = new Date(Date.now() + 2 * 86_400_000).toISOString();
     const { createAppointment } = await byId(generated.BookAppointmentDocument, {

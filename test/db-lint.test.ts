@@ -45,6 +45,14 @@ const BROKEN = `
   create policy anything on lint_pub.open_writes for update to ${api} using (true);   -- permissive-true-write, write-policy-with-check
   create policy raw_claim on lint_pub.open_writes for select to ${api}
     using (tenant_id = current_setting('jwt.claims.tenant_id')::uuid);                -- claim-read
+  create policy checked_elsewhere on lint_pub.open_writes as restrictive for select to ${api}
+    using ((select true));                                                            -- restrictive-policy, policy-subquery
+  create function lint_priv.claim_strict(value text) returns uuid language sql immutable strict
+    as $$ select value::uuid $$;
+  create function lint_pub.tenant_claim() returns uuid language sql stable
+    as $$ select lint_priv.claim_strict(nullif(current_setting('jwt.claims.tenant_id', true), '')) $$;
+  create policy per_row on lint_pub.open_writes for delete to ${api}
+    using (tenant_id = lint_pub.tenant_claim());                                      -- policy-function-inlined (nested STRICT)
   create function lint_pub.raw_sub() returns text language sql
     as $$ select current_setting('jwt.claims.sub', true) $$;                          -- claim-read (no nullif)
   create table lint_pub.parents (id uuid primary key,
@@ -74,6 +82,9 @@ const EXPECTED: Record<string, string> = {
   "permissive-true-write": "lint_pub.open_writes: policy anything",
   "write-policy-with-check": "lint_pub.open_writes: policy anything",
   "claim-read": "lint_pub.open_writes: policy raw_claim",
+  "restrictive-policy": "lint_pub.open_writes: policy checked_elsewhere",
+  "policy-subquery": "lint_pub.open_writes: policy checked_elsewhere",
+  "policy-function-inlined": "lint_pub.open_writes: policy per_row calls lint_priv.claim_strict(text)",
   "tenant-foreign-key": "lint_pub.children: children_parent_id_fkey",
   "foreign-key-index": "lint_pub.children: children_parent_id_fkey",
   "policy-column-index": "lint_pub.children.parent_id",

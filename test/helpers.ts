@@ -11,7 +11,7 @@ import type { GraphqlLimits } from "../src/graphql-limits";
 import type { CorsOrigins, DatabaseRoles } from "../src/config";
 import type { Logger } from "../src/logger";
 import { signAccessToken, type AccessClaims, type TokenSettings } from "../src/auth/tokens";
-import { pgSettingsFor, type ApiRoles } from "../src/graphile.config";
+import type { ApiRoles } from "../src/graphile.config";
 import { inTransactionWith } from "../src/db/transaction";
 
 export const ownerUrl = () => process.env.TEST_OWNER_URL as string;
@@ -58,11 +58,12 @@ export async function closePool() {
 }
 
 /**
- * Runs `work` in a transaction exactly as PostGraphile would for a request carrying `claims`
- * (or none): same role, same settings. Commits, or rolls back when `work` throws.
+ * Runs `work` in a transaction started exactly as the server starts a request carrying `claims`
+ * (or none), by app_private.begin_request: claims of an ended session leave no claim set at all.
+ * Commits, or rolls back when `work` throws.
  */
 export function asClaims<T>(claims: AccessClaims | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  return inTransactionWith(authenticatorPool(), pgSettingsFor(roles(), claims), work);
+  return inTransactionWith(authenticatorPool(), { claims }, work);
 }
 
 /** Like asClaims, but returns the SQLSTATE the work failed with (throws when it succeeded). */

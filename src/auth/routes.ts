@@ -14,7 +14,6 @@ import type { CorsOrigins } from "../config";
 import { CSRF_HEADER, isAllowedOrigin } from "../cors";
 import { ApiError, httpStatus, toPublicError } from "../errors";
 import { inTransactionWith } from "../db/transaction";
-import { pgSettingsFor, type ApiRoles } from "../graphile.config";
 import { assertAcceptablePassword, hashPassword, verifyPassword } from "./passwords";
 import { perAccountLimit, perIpLimit, type AuthRateLimits } from "./rate-limits";
 import { signAccessToken, type TokenSettings, type UserRole } from "./tokens";
@@ -103,18 +102,17 @@ function sendError(error: unknown, req: Request, res: Response, _next: NextFunct
 }
 
 /**
- * The /auth router. `pool` connects as the authenticator, which switches to `roles.anonymous`. Bodies are JSON of at most 10 kB.
+ * The /auth router. `pool` connects as the authenticator; app_private.begin_request switches each transaction to the anonymous role. Bodies are JSON of at most 10 kB.
  * Unknown body fields (a tenant id, a plan, a role) are ignored. A cookie-mode request from one
  * of `corsOrigins` passes the CSRF check by its `Origin`.
  */
-export function authRouter(pool: Pool, roles: ApiRoles, settings: AuthSettings, corsOrigins: CorsOrigins): express.Router {
+export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: CorsOrigins): express.Router {
   const { tokens } = settings;
   const router = express.Router();
   router.use(perIpLimit(settings.rateLimits, pool));
   router.use(express.json({ limit: "10kb" }));
   router.use(cookieParser());
-  const anonymously = <T>(work: (client: PoolClient) => Promise<T>) =>
-    inTransactionWith(pool, pgSettingsFor(roles, undefined), work);
+  const anonymously = <T>(work: (client: PoolClient) => Promise<T>) => inTransactionWith(pool, {}, work);
   /** A new session (refresh-token family) for a user who just proved who they are. */
   const newSession = async (client: PoolClient, session: Session): Promise<Issued> => {
     const sessionId = randomUUID();

@@ -188,6 +188,52 @@ export const RULES: Rule[] = [
         and (f.prosrc ~ 'current_setting\\(\\s*''jwt\\.claims\\.[a-z_]+''\\s*\\)' or f.prosrc !~ 'nullif\\(\\s*current_setting\\(')`,
   },
   {
+    id: "restrictive-policy",
+    problem:
+      "A restrictive policy: Citus re-creates it on its workers as permissive, where it then widens access instead of narrowing it (a measured cross-tenant leak).",
+    fix: "Drop it and AND its condition into each permissive policy of the table.",
+    sql: `
+      select format('%s: policy %s', t.name, p.polname) as object
+      from (${EXPOSED_TABLES}) t join pg_policy p on p.polrelid = t.oid
+      where not p.polpermissive`,
+  },
+  {
+    id: "policy-subquery",
+    problem:
+      "A policy runs a subquery: Citus cannot push it down to the shards, and PostgreSQL plans it as a separate step of every statement.",
+    fix: "Compare columns with the claims only; move a lookup into a trigger, or into app_private.begin_request when it is about the session.",
+    sql: `
+      select format('%s: policy %s', t.name, p.polname) as object
+      from (${EXPOSED_TABLES}) t join pg_policy p on p.polrelid = t.oid
+      where concat(pg_get_expr(p.polqual, p.polrelid), ' ', pg_get_expr(p.polwithcheck, p.polrelid)) ~* '\\mselect\\M'`,
+  },
+  {
+    id: "policy-function-inlined",
+    problem:
+      "A policy calls (directly or through the functions it calls) a function the planner cannot inline: not LANGUAGE sql, SECURITY DEFINER, with a SET clause, STRICT with arguments, or volatile. It then runs once per row instead of once per scan.",
+    fix: "Make it a single-SELECT LANGUAGE sql function, STABLE or IMMUTABLE, without SECURITY DEFINER, SET or STRICT (like app_public.current_tenant_id()).",
+    sql: `
+      select distinct format('%s calls %s', c.policy, f.oid::regprocedure) as object
+      from (
+        with recursive called(policy, fn) as (
+          select format('%s: policy %s', t.name, p.polname), d.refobjid
+          from (${EXPOSED_TABLES}) t join pg_policy p on p.polrelid = t.oid
+          join pg_depend d on d.classid = 'pg_policy'::regclass and d.objid = p.oid and d.refclassid = 'pg_proc'::regclass
+          union
+          select c.policy, g.oid
+          from called c join pg_proc f on f.oid = c.fn
+          cross join lateral regexp_matches(f.prosrc, '(\\w+)\\.(\\w+)\\s*\\(', 'g') as m(part)
+          join pg_namespace gn on gn.nspname = m.part[1]
+          join pg_proc g on g.pronamespace = gn.oid and g.proname = m.part[2]
+        )
+        select * from called
+      ) c
+      join pg_proc f on f.oid = c.fn
+      join pg_namespace n on n.oid = f.pronamespace join pg_language l on l.oid = f.prolang
+      where n.nspname = any($1 || $2)
+        and (l.lanname <> 'sql' or f.prosecdef or f.proconfig is not null or (f.proisstrict and f.pronargs > 0) or f.provolatile = 'v')`,
+  },
+  {
     id: "tenant-foreign-key",
     problem: "A foreign key between two tenant tables leaves out tenant_id, so a row could point at another tenant's row.",
     fix: "Make it a composite key (tenant_id, x_id) references (tenant_id, id), with a unique (tenant_id, id) on the target.",

@@ -129,7 +129,12 @@ export async function dumpSchema(client: Client, options: DumpOptions = {}): Pro
     [DUMPED_SCHEMAS],
   )) {
     const target = `${f.prokind === "p" ? "procedure" : "function"} ${f.signature}`;
-    out.push(`${String(f.definition).trimEnd()};`, ...ownedBy(target, f.owner), ...comment(target, f.comment));
+    // A body may name a role (app_private.begin_request's SET LOCAL ROLE): whole words, aliased too.
+    const definition = Object.entries(options.roleAliases ?? {}).reduce(
+      (text, [name, alias]) => text.replace(new RegExp(`\\b${name}\\b`, "g"), alias),
+      String(f.definition).trimEnd(),
+    );
+    out.push(`${definition};`, ...ownedBy(target, f.owner), ...comment(target, f.comment));
     out.push(...(await grants(f.proacl, "f", f.proowner, target)), "");
   }
   return out.join("\n");

@@ -99,7 +99,8 @@ async function assertCommittedHistory(client: Client): Promise<void> {
 
 /**
  * Creates the roles (db/roles.sql) and, when missing, the database (graphile-migrate reset, which
- * runs db/after-reset.sql), then installs or upgrades the `graphile_worker` schema (migrations'
+ * runs db/after-reset.sql; an existing database gets db/after-reset.sql again, for extensions
+ * added since), then installs or upgrades the `graphile_worker` schema (migrations'
  * triggers enqueue jobs there), runs pending migrations and loads db/global-medicines.sql.
  * Without a root URL the roles and database must already exist; only migrations and data run.
  * `currentMigration` also applies the uncommitted migration in `migrations/current/` (for tests).
@@ -117,6 +118,7 @@ export async function setUpDatabase(
     await run(settings, rolesSql, "db/roles.sql", { root: true, rootDatabase: true });
     const name = decodeURIComponent(new URL(urls.ownerUrl).pathname.slice(1));
     if (!(await databaseExists(urls.rootUrl, name))) await reset(settings);
+    else await run(settings, readFileSync(path.join(root, "db/after-reset.sql"), "utf8"), "db/after-reset.sql", { root: true });
   }
   const client = new Client({ connectionString: urls.ownerUrl });
   await client.connect();
