@@ -155,7 +155,7 @@ async function loadAppointments(owner: Client, perDoctorFrom: number, perDoctorT
        cross join lateral generate_series($1::int, $2::int) k
        cross join lateral (select timestamptz '${BASE}' + ((k / 10) / 5 * 7 + (k / 10) % 5) * interval '1 day'
                                    + (8 + k % 10) * interval '1 hour' as at) s
-       cross join lateral (select id from app_public.patients where tenant_id = d.tenant_id and k > 0
+       cross join lateral (select id from app_public.patients where tenant_id = d.tenant_id and k >= 0
                            order by id offset (k * 7 + d.n) % ${PATIENTS_PER_TENANT} limit 1) pt`,
       [perDoctorFrom, perDoctorTo - 1],
     ),

@@ -406,7 +406,7 @@ comment on column app_public.patients.updated_at is 'When the patient was last c
 comment on constraint patients_full_name_clean on app_public.patients is 'A patient''s name is one line without control characters (INVAL).';
 comment on constraint patients_tenant_id_id_key on app_public.patients is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
-CREATE INDEX patients_search_idx ON app_public.patients USING gin (tenant_id, full_name public.gin_trgm_ops, phone public.gin_trgm_ops, ((email)::text) public.gin_trgm_ops);
+CREATE INDEX patients_search_idx ON app_public.patients USING gin (full_name public.gin_trgm_ops, phone public.gin_trgm_ops, ((email)::text) public.gin_trgm_ops);
 comment on index app_public.patients_search_idx is 'app_public.search_patients: a tenant''s patients by part of the name, phone or e-mail.';
 CREATE INDEX patients_tenant_id_full_name_idx ON app_public.patients USING btree (tenant_id, full_name);
 alter table app_public.patients enable row level security;
@@ -1677,18 +1677,22 @@ CREATE OR REPLACE FUNCTION app_public.search_patients(search text)
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$
-  -- Materialized: the matches are found first (on the trigram index), then sorted. Left to itself,
-  -- the planner walks the (tenant_id, full_name) index in name order and filters, which reads most
-  -- of a large clinic for a rare search.
+  -- One indexable condition per branch: ORed together, the planner estimated a third of the table
+  -- and read all of it (450 ms at 200,000 patients). Materialized, the matches are found first and
+  -- then sorted; left to itself the planner walked the (tenant_id, full_name) index in name order.
   with found as materialized (
-    select p.*
-    from app_public.patients p
-    where length(btrim(search_patients.search)) > 0
-      and (p.full_name ilike '%' || app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-           or p.phone like app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-           or p.email::text ilike app_private.like_pattern_text(btrim(search_patients.search)) || '%')
+    select p.id from app_public.patients p
+    where length(btrim(search_patients.search)) > 0 and p.full_name ilike '%' || app_private.like_pattern_text(btrim(search_patients.search)) || '%'
+    union
+    select p.id from app_public.patients p
+    where length(btrim(search_patients.search)) > 0 and p.phone like app_private.like_pattern_text(btrim(search_patients.search)) || '%'
+    union
+    select p.id from app_public.patients p
+    where length(btrim(search_patients.search)) > 0 and p.email::text ilike app_private.like_pattern_text(btrim(search_patients.search)) || '%'
   )
-  select * from found order by full_name, id
+  select p.*
+  from found join app_public.patients p on p.id = found.id
+  order by p.full_name, p.id
 $function$;
 comment on function app_public.search_patients(text) is 'Patients whose name contains `search` (any case), or whose phone number or e-mail starts with it, by name. Nothing for an empty search. Uses a trigram index: give at least 3 characters for a fast answer on a large clinic.';
 grant execute on function app_public.search_patients(text) to clinic_user;
