@@ -1674,25 +1674,24 @@ grant execute on function app_public.search_medicines(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.search_patients(search text)
  RETURNS SETOF app_public.patients
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE PARALLEL SAFE
 AS $function$
-  -- One indexable condition per branch: ORed together, the planner estimated a third of the table
-  -- and read all of it (450 ms at 200,000 patients). Materialized, the matches are found first and
-  -- then sorted; left to itself the planner walked the (tenant_id, full_name) index in name order.
-  with found as materialized (
-    select p.id from app_public.patients p
-    where length(btrim(search_patients.search)) > 0 and p.full_name ilike '%' || app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-    union
-    select p.id from app_public.patients p
-    where length(btrim(search_patients.search)) > 0 and p.phone like app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-    union
-    select p.id from app_public.patients p
-    where length(btrim(search_patients.search)) > 0 and p.email::text ilike app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-  )
-  select p.*
-  from found join app_public.patients p on p.id = found.id
-  order by p.full_name, p.id
+declare
+  v_text text := app_private.like_pattern_text(btrim(search_patients.search));
+begin
+  if v_text = '' then
+    return;
+  end if;
+  -- Dynamic SQL, so the patterns are constants the planner can estimate and match against the
+  -- trigram index. As a parameter of a SQL function it planned a full scan: 0.45–1.4 s at 200,000
+  -- patients. The policies still apply: the function runs with the caller's rights.
+  return query execute format(
+    'select p.* from app_public.patients p
+     where p.full_name ilike %L or p.phone like %L or p.email::text ilike %L
+     order by p.full_name, p.id',
+    '%' || v_text || '%', v_text || '%', v_text || '%');
+end;
 $function$;
 comment on function app_public.search_patients(text) is 'Patients whose name contains `search` (any case), or whose phone number or e-mail starts with it, by name. Nothing for an empty search. Uses a trigram index: give at least 3 characters for a fast answer on a large clinic.';
 grant execute on function app_public.search_patients(text) to clinic_user;

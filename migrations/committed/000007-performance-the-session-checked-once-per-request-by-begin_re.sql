@@ -1,5 +1,5 @@
 --! Previous: sha1:e3987d11c0355428657e3890003246ced89219ef
---! Hash: sha1:3b0ea9fb9d9503052517cf855fea306495eb9f41
+--! Hash: sha1:3e5ff8490d754789b7d61622df0266b2973c88ab
 --! Message: Performance: the session checked once per request by begin_request, policies the planner inlines, the time-zone check on an index, patient and medicine search on trigram indexes
 
 --! split: 1-current.sql
@@ -128,24 +128,23 @@ create index if not exists patients_search_idx on app_public.patients
 comment on index app_public.patients_search_idx is 'app_public.search_patients: a tenant''s patients by part of the name, phone or e-mail.';
 
 create or replace function app_public.search_patients(search text) returns setof app_public.patients
-  language sql stable parallel safe
+  language plpgsql stable parallel safe
 as $$
-  -- One indexable condition per branch: ORed together, the planner estimated a third of the table
-  -- and read all of it (450 ms at 200,000 patients). Materialized, the matches are found first and
-  -- then sorted; left to itself the planner walked the (tenant_id, full_name) index in name order.
-  with found as materialized (
-    select p.id from app_public.patients p
-    where length(btrim(search_patients.search)) > 0 and p.full_name ilike '%' || app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-    union
-    select p.id from app_public.patients p
-    where length(btrim(search_patients.search)) > 0 and p.phone like app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-    union
-    select p.id from app_public.patients p
-    where length(btrim(search_patients.search)) > 0 and p.email::text ilike app_private.like_pattern_text(btrim(search_patients.search)) || '%'
-  )
-  select p.*
-  from found join app_public.patients p on p.id = found.id
-  order by p.full_name, p.id
+declare
+  v_text text := app_private.like_pattern_text(btrim(search_patients.search));
+begin
+  if v_text = '' then
+    return;
+  end if;
+  -- Dynamic SQL, so the patterns are constants the planner can estimate and match against the
+  -- trigram index. As a parameter of a SQL function it planned a full scan: 0.45–1.4 s at 200,000
+  -- patients. The policies still apply: the function runs with the caller's rights.
+  return query execute format(
+    'select p.* from app_public.patients p
+     where p.full_name ilike %L or p.phone like %L or p.email::text ilike %L
+     order by p.full_name, p.id',
+    '%' || v_text || '%', v_text || '%', v_text || '%');
+end;
 $$;
 comment on function app_public.search_patients(text) is
   'Patients whose name contains `search` (any case), or whose phone number or e-mail starts with it, by name. Nothing for an empty search. Uses a trigram index: give at least 3 characters for a fast answer on a large clinic.';
