@@ -16,7 +16,7 @@ import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset, type ApiRoles } from "./graphile.config";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
-import { createPool } from "./db/pool";
+import { closePool, createPool } from "./db/pool";
 import { healthRouter } from "./health";
 import { fallbackLogger, type Logger } from "./logger";
 import { countRequests, createMetrics, metricsHandler, type Metrics } from "./metrics";
@@ -148,7 +148,7 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
       clearTimeout(deadline);
       await pgl.release();
       for (const service of pgl.getResolvedPreset().pgServices ?? []) await service.release?.();
-      await Promise.all([pool.end(), graphqlPool.end()]);
+      await Promise.all([closePool(pool), closePool(graphqlPool)]);
     },
   };
 }

@@ -1,6 +1,9 @@
 /** Connection pools (pg) whose lost connections are logged instead of crashing the process. */
-import { Pool } from "pg";
+import { Pool, type PoolClient } from "pg";
 import type { Logger } from "../logger";
+
+/** Each pool's open connections, for closePool to wait on. */
+const openConnections = new WeakMap<Pool, Set<PoolClient>>();
 
 /**
  * A pool on `connectionString` with at most `max` connections. A connection the server drops
@@ -9,9 +12,27 @@ import type { Logger } from "../logger";
  */
 export function createPool(name: string, connectionString: string, max: number, logger: Logger): Pool {
   const pool = new Pool({ connectionString, max });
+  const open = new Set<PoolClient>();
+  openConnections.set(pool, open);
   const lost = (error: Error) => logger.warn({ pool: name, err: error }, "database connection lost");
   // Checked-out and idle connections alike report on the client; the pool repeats idle ones.
-  pool.on("connect", (client) => client.on("error", lost));
+  pool.on("connect", (client) => {
+    client.on("error", lost);
+    open.add(client);
+    client.once("end", () => open.delete(client));
+  });
   pool.on("error", () => {});
   return pool;
+}
+
+/**
+ * Ends a pool made by createPool and resolves once the server has closed every connection.
+ * `pool.end()` resolves as soon as it has asked them to close: a database stopped right after
+ * would end them with "terminating connection", logged as a lost connection on a clean shutdown.
+ */
+export async function closePool(pool: Pool): Promise<void> {
+  const open = [...(openConnections.get(pool) ?? [])];
+  const closed = open.map((client) => new Promise((resolve) => client.once("end", resolve)));
+  await pool.end();
+  await Promise.all(closed);
 }

@@ -3,7 +3,7 @@
  * as the owner's SECURITY DEFINER functions do), with our tasks and the trial-notice schedule.
  */
 import { run } from "graphile-worker";
-import { createPool } from "../db/pool";
+import { closePool, createPool } from "../db/pool";
 import { graphileLogger, type Logger } from "../logger";
 import type { Metrics } from "../metrics";
 import { CRONTAB, makeTaskList, type TaskDependencies } from "./tasks";
@@ -51,7 +51,7 @@ export async function startWorker({
   return {
     async stop() {
       await runner.stop();
-      await pool.end();
+      await closePool(pool);
     },
   };
 }
