@@ -6,6 +6,7 @@ create extension if not exists citext with schema public;      -- case-insensiti
 create extension if not exists btree_gist with schema public;  -- uuid equality inside the double-booking exclusion constraint
 create extension if not exists pgcrypto with schema public;    -- gen_random_bytes for one-time tokens
 create extension if not exists pg_trgm with schema public;     -- trigram indexes: search by any part of a name
+create extension if not exists btree_gin with schema public;   -- tenant_id as the first key of a trigram index
 
 -- Nobody but the owner connects or creates objects; the API logs in as the authenticator.
 revoke all on database :DATABASE_NAME from public;

@@ -2,9 +2,10 @@
  * Searches (migration 000007, "Searches on indexes"): app_public.search_patients finds a tenant's
  * patients by any part of the name, any case, or the start of the phone number or e-mail;
  * app_public.search_medicines finds global and own medicines by part of the name. Wildcards in
- * the search are plain characters, and another tenant's rows are never found.
+ * the search are plain characters, and another tenant's rows are never found, also not through
+ * app_private.matching_patient_ids, which bypasses RLS to use the index.
  */
-import { asClaims, asOwner, signUpClinic, useServer, type Clinic } from "./helpers";
+import { asClaims, asOwner, signUpClinic, sqlStateOf, useServer, type Clinic } from "./helpers";
 
 const server = useServer();
 let own: Clinic;
@@ -43,6 +44,25 @@ test("by any part of the name, any case; by the start of the phone or e-mail; ne
   expect(await names(own, "600 111")).toEqual([]); // the phone matches from its start only
   expect(await names(own, "MARTA@")).toEqual(["Marta Ordóñez"]);
   expect(await names(other, "marta")).toEqual(["Marta Other"]);
+});
+
+test("matching_patient_ids (SECURITY DEFINER, no RLS) keeps to the claim's tenant, a claim that is no session's finds nothing, the anonymous role may not call it", async () => {
+  const ids = (claims: Clinic["admin"]["claims"] | undefined) =>
+    asClaims(claims, async (c) =>
+      (await c.query("select id from app_private.matching_patient_ids('marta') id")).rows.map((r) => r.id),
+    );
+  const owners = await asOwner(async (c) =>
+    (
+      await c.query("select id, tenant_id from app_public.patients where full_name like 'Marta %' and tenant_id = any($1)", [
+        [own.tenantId, other.tenantId],
+      ])
+    ).rows.map((r) => [r.id, r.tenant_id]),
+  );
+  expect(owners).toHaveLength(2);
+  expect(await ids(own.admin.claims)).toEqual(owners.filter(([, t]) => t === own.tenantId).map(([id]) => id));
+  expect(await ids(other.admin.claims)).toEqual(owners.filter(([, t]) => t === other.tenantId).map(([id]) => id));
+  expect(await ids({ ...own.admin.claims, tenant_id: "not-a-uuid" })).toEqual([]);
+  expect(await sqlStateOf(undefined, (c) => c.query("select app_private.matching_patient_ids('marta')"))).toBe("42501");
 });
 
 test("wildcards are plain characters, and an empty search finds nothing", async () => {
