@@ -230,7 +230,6 @@ async function rlsVsOwner(db: Database, normal: Clinic, big: Clinic) {
     const ownerValues = [...query.values, query.clinic.tenantId];
     const ownerSql = query.sql(`and T.tenant_id = $${ownerValues.length}`);
     const rlsSql = query.sql("");
-    await rls.query("begin");
     await beginRequest(rls, { claims: query.clinic.claims });
     // Warm both (and let prepared statements settle on their plans) before measuring.
     await perRun(rls, `rls${q}`, rlsSql, query.values, 20);
@@ -250,7 +249,6 @@ async function rlsVsOwner(db: Database, normal: Clinic, big: Clinic) {
   // What the session check itself costs, once per request transaction.
   const [, ms] = await timed(async () => {
     for (let i = 0; i < 200; i++) {
-      await rls.query("begin");
       await beginRequest(rls, { claims: normal.claims });
       await rls.query("commit");
     }
@@ -413,10 +411,9 @@ async function nestedPlans(db: Database, claims: AccessClaims, sql: string, valu
   await root.connect();
   const plans: string[] = [];
   root.on("notice", (notice) => plans.push(notice.message ?? ""));
-  await root.query("begin");
   await root.query("load 'auto_explain'");
   for (const setting of ["log_min_duration = 0", "log_nested_statements = on", "log_level = notice"])
-    await root.query(`set local auto_explain.${setting}`);
+    await root.query(`set auto_explain.${setting}`);
   await beginRequest(root, { claims });
   plans.length = 0;
   await root.query(sql, values);
@@ -429,7 +426,6 @@ async function nestedPlans(db: Database, claims: AccessClaims, sql: string, valu
 async function patientSearch(db: Database, big: Clinic) {
   const client = new Client({ connectionString: db.authenticatorUrl });
   await client.connect();
-  await client.query("begin");
   await beginRequest(client, { claims: big.claims });
   const { rows: names } = await client.query("select full_name from app_public.patients order by id limit 200");
   const fragments = names.map((r: { full_name: string }, i: number) => r.full_name.slice(i % 8, (i % 8) + 4));
@@ -458,7 +454,6 @@ async function signUp(db: Database) {
   });
   const latencies: number[] = [];
   for (let i = 0; i < 50; i++) {
-    await client.query("begin");
     await beginRequest(client, {});
     latencies.push(
       (
@@ -490,7 +485,6 @@ async function signUp(db: Database) {
 async function morningCountMs(db: Database, normal: Clinic) {
   const client = new Client({ connectionString: db.authenticatorUrl });
   await client.connect();
-  await client.query("begin");
   await beginRequest(client, { claims: normal.claims });
   const sql =
     "select count(*) from app_public.appointments where starts_at >= $1 and starts_at < $1::timestamptz + interval '5 hours'";

@@ -56,7 +56,7 @@ comment on index app_private.password_tokens_one_unused_per_user is 'One unused 
 CREATE INDEX password_tokens_user_id_idx ON app_private.password_tokens USING btree (user_id);
 
 -- app_private.rate_limits
-create table app_private.rate_limits (
+create unlogged table app_private.rate_limits (
   key character varying(255) not null,
   points integer default 0 not null,
   expire bigint,

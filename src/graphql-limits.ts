@@ -19,7 +19,8 @@ import {
   type FieldInfo,
   type Step,
 } from "postgraphile/grafast";
-import { GraphQLError, Kind, parse, visit, type ValidationContext, type ValueNode } from "postgraphile/graphql";
+import { GraphQLError, Kind, parse, visit, type ValidationContext } from "postgraphile/graphql";
+import { LRU } from "@graphile/lru";
 
 export interface GraphqlLimits {
   /** Largest request body, in bytes. */
@@ -179,33 +180,52 @@ export function defaultPageSizePlugin(pageSize: number): GraphileConfig.Plugin {
   };
 }
 
-/**
- * The largest `first`/`last` a document asks for, literal or through a variable (validation rules
- * cannot see variable values, so this runs on the request body, once per request).
- */
-function largestPage(query: string, variables: Record<string, unknown>): number {
-  let largest = 0;
+/** What a document asks for in `first`/`last`: its largest literal, and the variables it passes. */
+interface PageArguments {
+  literal: number;
+  /** Each variable given to `first` or `last`, with its default when that is an integer literal. */
+  variables: { name: string; default: number | undefined }[];
+}
+
+/** Documents already read, by their text: a client sends the same few operations over and over. */
+const pageArgumentsByDocument = new LRU<string, PageArguments>({ maxLength: 500 });
+
+/** @throws GraphQLError when the text does not parse. */
+function pageArguments(query: string): PageArguments {
+  const cached = pageArgumentsByDocument.get(query);
+  if (cached) return cached;
   const document = parse(query);
-  // A variable left out takes its default: `($n: Int = 100000)` must not slip through.
-  const defaults: Record<string, unknown> = {};
+  const defaults = new Map<string, number>();
   visit(document, {
     VariableDefinition(node) {
-      if (node.defaultValue?.kind === Kind.INT) defaults[node.variable.name.value] = Number(node.defaultValue.value);
+      if (node.defaultValue?.kind === Kind.INT) defaults.set(node.variable.name.value, Number(node.defaultValue.value));
     },
   });
-  const valueOf = (node: ValueNode): unknown =>
-    node.kind === Kind.INT
-      ? Number(node.value)
-      : node.kind === Kind.VARIABLE
-        ? (variables[node.name.value] ?? defaults[node.name.value])
-        : undefined;
+  const found: PageArguments = { literal: 0, variables: [] };
   visit(document, {
     Argument(node) {
       if (node.name.value !== "first" && node.name.value !== "last") return;
-      const value = valueOf(node.value);
-      if (typeof value === "number") largest = Math.max(largest, value);
+      if (node.value.kind === Kind.INT) found.literal = Math.max(found.literal, Number(node.value.value));
+      else if (node.value.kind === Kind.VARIABLE)
+        found.variables.push({ name: node.value.name.value, default: defaults.get(node.value.name.value) });
     },
   });
+  pageArgumentsByDocument.set(query, found);
+  return found;
+}
+
+/**
+ * The largest `first`/`last` a request asks for, literal or through a variable (validation rules
+ * cannot see variable values, so this runs on the request body). A variable left out takes its
+ * default: `($n: Int = 100000)` must not slip through.
+ */
+function largestPage(query: string, variables: Record<string, unknown>): number {
+  const { literal, variables: passed } = pageArguments(query);
+  let largest = literal;
+  for (const variable of passed) {
+    const value = variables[variable.name] ?? variable.default;
+    if (typeof value === "number") largest = Math.max(largest, value);
+  }
   return largest;
 }
 

@@ -7,10 +7,10 @@
  */
 import type {} from "postgraphile";
 import type { Request } from "express";
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
 import * as pgAdaptor from "postgraphile/adaptors/pg";
 import { ApiError } from "./errors";
-import { beginRequest, type RequestSettings } from "./db/transaction";
+import { inTransactionWith, type RequestSettings } from "./db/transaction";
 
 interface GraphqlRequest extends RequestSettings {
   sessionEnded: boolean;
@@ -37,13 +37,10 @@ export function requestPgSettings(req: Request | undefined, settings: RequestSet
 
 type WithPgClient = Awaited<ReturnType<typeof pgAdaptor.createWithPgClient>>;
 
-/** Planner settings each connection gets once, as PostGraphile's own adaptor does: JIT optimisation costs more than these short queries gain. */
-const prepared = new WeakSet<PoolClient>();
-
 /**
  * PostGraphile's pg adaptor, except for request settings made by `requestPgSettings`: their
- * transaction starts with begin_request. Other settings (introspection's role) and the superuser
- * variant (watch mode) go to the stock adaptor.
+ * transaction is started by begin_request (inTransactionWith). Other settings (introspection's
+ * role) and the superuser variant (watch mode) go to the stock adaptor.
  */
 const requestAdaptor: typeof pgAdaptor = {
   ...pgAdaptor,
@@ -54,29 +51,14 @@ const requestAdaptor: typeof pgAdaptor = {
     const withPgClient: WithPgClient = async (pgSettings, callback) => {
       const request = pgSettings ? requests.get(pgSettings) : undefined;
       if (!request) return stock(pgSettings, callback);
-      const client = await pool.connect();
-      try {
-        if (!prepared.has(client)) {
-          await client.query("set jit_optimize_above_cost = -1");
-          prepared.add(client);
+      return inTransactionWith(pool, request, (client, sessionValid) => {
+        if (!sessionValid) {
+          request.sessionEnded = true;
+          throw new ApiError("CREDS", SESSION_ENDED);
         }
-        await client.query("begin");
-        try {
-          if (!(await beginRequest(client, request))) {
-            request.sessionEnded = true;
-            throw new ApiError("CREDS", SESSION_ENDED);
-          }
-          // The stock client wrapper on a connection already in our transaction (mutations get a savepoint).
-          const result = await pgAdaptor.makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
-          await client.query("commit");
-          return result;
-        } catch (error) {
-          await client.query("rollback").catch(() => {});
-          throw error;
-        }
-      } finally {
-        client.release();
-      }
+        // The stock client wrapper on a connection already in our transaction (mutations get a savepoint).
+        return pgAdaptor.makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
+      });
     };
     withPgClient.release = () => stock.release?.();
     return withPgClient;

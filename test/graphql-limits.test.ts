@@ -105,6 +105,10 @@ test("pages over the maximum are refused, literal or through a variable", async 
   const inFragment = "{ ...f } fragment f on Query { patients(first: 50) { totalCount } }";
   expect(errorCodes((await ask(inFragment)).body)).toEqual(["LIMIT"]);
   expect((await ask("{ patients(first: 10) { totalCount } }")).body.data.patients.totalCount).toBe(0);
+  // A document read once is remembered, its variables are not: the same text, a larger page.
+  const byVariable = "query ($n: Int) { patients(first: $n) { totalCount } }";
+  expect((await ask(byVariable, { n: 10 })).body.data.patients.totalCount).toBe(0);
+  expect(errorCodes((await ask(byVariable, { n: 11 })).body)).toEqual(["LIMIT"]);
 });
 
 test("only JSON bodies are accepted, so no document skips these checks", async () => {

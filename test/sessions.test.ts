@@ -14,6 +14,7 @@ import {
   signUpClinic,
   sqlStateOf,
   startServer,
+  roles,
   tokenSettings,
   useServer,
   type Clinic,
@@ -383,6 +384,16 @@ describe("a still-valid access token is refused by the database once it no longe
       expect((await refresh(session.refreshToken)).status).toBe(401);
     }
   });
+});
+
+test("begin_request's claims are quoted literals: a claim holding SQL is a value that matches no session", async () => {
+  const own = await signUpClinic();
+  const hostile = { ...own.admin.claims, user_role: "admin') as valid; reset role; select ('" } as unknown as AccessClaims;
+  const seen = await asClaims(hostile, async (c) => ({
+    role: (await c.query("select current_user as role")).rows[0].role,
+    patients: (await c.query("select count(*)::int as n from app_public.patients")).rows[0].n,
+  }));
+  expect(seen).toEqual({ role: roles().visitor, patients: 0 });
 });
 
 describe("rate limits on /auth", () => {

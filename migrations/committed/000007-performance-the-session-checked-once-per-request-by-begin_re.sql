@@ -1,6 +1,6 @@
 --! Previous: sha1:e3987d11c0355428657e3890003246ced89219ef
---! Hash: sha1:2599e1c144cc632e0dc8c319d26637c7c34eaca8
---! Message: Performance: the session checked once per request by begin_request, policies the planner inlines, the time-zone check on an index, patient search on a tenant-keyed trigram index through a SECURITY DEFINER matcher
+--! Hash: sha1:57b2f125815214d748488ebcfbfc3c3b524c0cef
+--! Message: Performance: the session checked once per request by begin_request, policies the planner inlines, the time-zone check on an index, patient search on a tenant-keyed trigram index through a SECURITY DEFINER matcher, unlogged rate-limit counters
 
 --! split: 1-current.sql
 --------------------------------------------------------------------------------
@@ -175,3 +175,11 @@ $$;
 comment on function app_public.search_medicines(text) is
   'Medicines (the global catalogue and the tenant''s own) whose name contains `search`, any case, by name. Nothing for an empty search.';
 grant execute on function app_public.search_medicines(text) to :DATABASE_VISITOR;
+
+--------------------------------------------------------------------------------
+-- Rate-limit counters without WAL (issue 10). Every GraphQL request upserts its user's counter:
+-- as a logged table each upsert waited for a WAL flush to disk. Unlogged, a commit that wrote
+-- only this table does not wait, and a crash empties the table: every budget starts afresh,
+-- which is the same as a window ending.
+--------------------------------------------------------------------------------
+alter table app_private.rate_limits set unlogged;

@@ -2,6 +2,7 @@
  * Access tokens: JWTs (RFC 7519) signed with HS256 by `jsonwebtoken`. Their claims are what the
  * database's policies read (as `jwt.claims.<name>` settings), so verification is strict.
  */
+import { createSecretKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { ApiError } from "../errors";
 
@@ -30,9 +31,20 @@ export interface TokenSettings {
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const roles = new Set<string>(["admin", "doctor", "receptionist"]);
 
+/**
+ * The secret as a key object, made once per secret: given the string, jsonwebtoken first tries
+ * it as a PEM public key (and fails) on every call, a measurable share of each request's CPU.
+ */
+const secretKeys = new Map<string, KeyObject>();
+function secretKey(secret: string): KeyObject {
+  let key = secretKeys.get(secret);
+  if (!key) secretKeys.set(secret, (key = createSecretKey(Buffer.from(secret))));
+  return key;
+}
+
 /** Signs an access token (HS256) with `iat` now and `exp` after the configured lifetime. */
 export function signAccessToken(claims: AccessClaims, settings: TokenSettings): string {
-  return jwt.sign({ ...claims }, settings.secret, {
+  return jwt.sign({ ...claims }, secretKey(settings.secret), {
     algorithm: "HS256",
     issuer: settings.issuer,
     audience: settings.audience,
@@ -48,7 +60,7 @@ export function signAccessToken(claims: AccessClaims, settings: TokenSettings): 
 export function verifyAccessToken(token: string, settings: TokenSettings): AccessClaims {
   let payload: string | jwt.JwtPayload;
   try {
-    payload = jwt.verify(token, settings.secret, {
+    payload = jwt.verify(token, secretKey(settings.secret), {
       algorithms: ["HS256"],
       issuer: settings.issuer,
       audience: settings.audience,

@@ -108,7 +108,7 @@ export async function dumpSchema(client: Client, options: DumpOptions = {}): Pro
 
   for (const r of await rows(
     `select c.oid, c.oid::regclass::text as name, c.relkind, c.relacl, c.relowner, pg_get_userbyid(c.relowner) as owner,
-            c.relrowsecurity, c.relforcerowsecurity, c.reloptions, obj_description(c.oid, 'pg_class') as comment,
+            c.relrowsecurity, c.relforcerowsecurity, c.reloptions, c.relpersistence, obj_description(c.oid, 'pg_class') as comment,
             case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end as view_definition
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm')
@@ -180,7 +180,8 @@ export async function dumpSchema(client: Client, options: DumpOptions = {}): Pro
       }),
       ...constraints.map((c) => `constraint ${ident(String(c.conname))} ${c.definition}`),
     ];
-    const lines = [`-- ${name}`, `create table ${name} (\n  ${body.join(",\n  ")}\n)${options};`];
+    const unlogged = r.relpersistence === "u" ? "unlogged " : "";
+    const lines = [`-- ${name}`, `create ${unlogged}table ${name} (\n  ${body.join(",\n  ")}\n)${options};`];
     lines.push(...ownedBy(`table ${name}`, r.owner), ...comment(`table ${name}`, r.comment), ...(await columnComments(r.oid)));
     for (const c of constraints) lines.push(...comment(`constraint ${ident(String(c.conname))} on ${name}`, c.comment));
     for (const i of await rows(
