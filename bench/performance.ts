@@ -17,7 +17,7 @@ import { signAccessToken, type AccessClaims } from "../src/auth/tokens";
 import { roleUrls } from "../src/db/database";
 import { startEmbeddedPostgres, type EmbeddedServer } from "../src/db/embedded";
 import { setUpDatabase } from "../src/db/setup";
-import { beginRequest } from "../src/db/transaction";
+import { beginRequest, inTransactionWith } from "../src/db/transaction";
 import { createApp } from "../src/server";
 import { freePort } from "./stack";
 import { percentile, post } from "./http";
@@ -258,7 +258,10 @@ async function rlsVsOwner(db: Database, normal: Clinic, big: Clinic) {
   await Promise.all([rls.end(), owner.end()]);
 }
 
-/** GraphQL over HTTP (in this process) vs the same rows by raw pg as the owner with a filter. */
+/**
+ * GraphQL over HTTP (in this process) vs the same rows by raw pg: as the owner with a filter, and
+ * under RLS in a request transaction as the API opens one (the floor for any API on these policies).
+ */
 async function graphqlVsRaw(db: Database, normal: Clinic) {
   const secret = randomBytes(32).toString("hex");
   const tokens = { secret, issuer: "clinic-bench", audience: "clinic-bench", expiresInSeconds: 3600 };
@@ -277,9 +280,13 @@ async function graphqlVsRaw(db: Database, normal: Clinic) {
   await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", resolve));
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const token = signAccessToken(normal.claims, tokens);
-  const raw = new (await import("pg")).Pool({ connectionString: db.ownerUrl, max: 10 });
+  const { Pool } = await import("pg");
+  const raw = new Pool({ connectionString: db.ownerUrl, max: 10 });
+  const requests = new Pool({ connectionString: db.authenticatorUrl, max: 10 });
   const from = BASE;
   const to = "2027-01-11T00:00:00Z";
+  // Each raw query twice: as the owner with an explicit tenant filter (ownerFilter), and under RLS in a
+  // request transaction exactly as the API opens one (beginRequest, the query, commit).
   const cases = [
     {
       name: "week schedule",
@@ -289,14 +296,13 @@ async function graphqlVsRaw(db: Database, normal: Clinic) {
             nodes { rowId startsAt endsAt officeId status reason patient { rowId fullName } } } }`,
         variables: { doctorId: normal.doctorId, from, to },
       },
-      raw: () =>
-        raw.query({
-          name: "week",
-          text: `select a.id, a.starts_at, a.ends_at, a.office_id, a.status, a.reason, p.id as patient_id, p.full_name
-            from app_public.appointments a join app_public.patients p on p.tenant_id = a.tenant_id and p.id = a.patient_id
-            where a.tenant_id = $1 and a.doctor_id = $2 and a.starts_at >= $3 and a.starts_at < $4 order by a.starts_at`,
-          values: [normal.tenantId, normal.doctorId, from, to],
-        }),
+      sql: (
+        filter: string,
+      ) => `select a.id, a.starts_at, a.ends_at, a.office_id, a.status, a.reason, p.id as patient_id, p.full_name
+        from app_public.appointments a join app_public.patients p on p.tenant_id = a.tenant_id and p.id = a.patient_id
+        where a.doctor_id = $1 and a.starts_at >= $2 and a.starts_at < $3 ${filter} order by a.starts_at`,
+      values: [normal.doctorId, from, to],
+      ownerFilter: "and a.tenant_id = $4",
     },
     {
       name: "20-row doctors list",
@@ -304,21 +310,36 @@ async function graphqlVsRaw(db: Database, normal: Clinic) {
         query: "{ doctors(first: 20, orderBy: FULL_NAME_ASC) { nodes { rowId fullName specialty offices } } }",
         variables: {},
       },
-      raw: () =>
-        raw.query({
-          name: "doctors",
-          text: "select id, full_name, specialty, offices from app_public.doctors where tenant_id = $1 order by full_name limit 20",
-          values: [normal.tenantId],
-        }),
+      sql: (filter: string) =>
+        `select id, full_name, specialty, offices from app_public.doctors where true ${filter} order by full_name limit 20`,
+      values: [],
+      ownerFilter: "and tenant_id = $1",
     },
   ];
-  const rows = [["operation", "clients", "GraphQL p50/p95 ms", "raw p50/p95 ms", "p50 ratio", "p95 ratio"]];
-  for (const c of cases) {
+  const rows = [
+    [
+      "operation",
+      "clients",
+      "GraphQL p50/p95 ms",
+      "raw p50/p95 ms",
+      "raw in a request transaction",
+      "p50 ratio to raw",
+      "p95 ratio to raw",
+      "p50 ratio to the request transaction",
+    ],
+  ];
+  for (const [i, c] of cases.entries()) {
     const graphqlOnce = async () => {
       const answer = await post(base, "/graphql", c.graphql, token);
       if (answer.status !== 200 || answer.json.errors) throw new Error(`GraphQL failed: ${answer.text}`);
     };
-    const rawOnce = async () => void (await c.raw());
+    const ownerSql = c.sql(c.ownerFilter);
+    const rawOnce = async () =>
+      void (await raw.query({ name: `raw${i}`, text: ownerSql, values: [...c.values, normal.tenantId] }));
+    const requestOnce = () =>
+      inTransactionWith(requests, { claims: normal.claims }, async (client) => {
+        await client.query({ name: `rls${i}`, text: c.sql(""), values: c.values });
+      });
     for (const clients of [1, 8]) {
       const sample = async (once: () => Promise<void>) => {
         const latencies: number[] = [];
@@ -330,27 +351,32 @@ async function graphqlVsRaw(db: Database, normal: Clinic) {
         );
         return latencies;
       };
-      await sample(graphqlOnce); // warm-up
-      await sample(rawOnce);
+      for (const once of [graphqlOnce, rawOnce, requestOnce]) await sample(once); // warm-up
       const g: number[][] = [];
       const r: number[][] = [];
+      const t: number[][] = [];
       for (let round = 0; round < ROUNDS; round++) {
         g.push(await sample(graphqlOnce));
         r.push(await sample(rawOnce));
+        t.push(await sample(requestOnce));
       }
       const p = (runs: number[][], q: number) => median(runs.map((run) => percentile(run, q)));
+      const ratio = (of: number[][], to: number[][], q: number) =>
+        `${fmt(median(of.map((run, k) => percentile(run, q) / percentile(to[k], q))))}×`;
       rows.push([
         c.name,
         String(clients),
         `${fmt(p(g, 0.5))} / ${fmt(p(g, 0.95))}`,
         `${fmt(p(r, 0.5))} / ${fmt(p(r, 0.95))}`,
-        `${fmt(median(g.map((run, i) => percentile(run, 0.5) / percentile(r[i], 0.5))))}×`,
-        `${fmt(median(g.map((run, i) => percentile(run, 0.95) / percentile(r[i], 0.95))))}×`,
+        `${fmt(p(t, 0.5))} / ${fmt(p(t, 0.95))}`,
+        ratio(g, r, 0.5),
+        ratio(g, r, 0.95),
+        ratio(g, t, 0.5),
       ]);
     }
   }
   table(rows);
-  await raw.end();
+  await Promise.all([raw.end(), requests.end()]);
   await app.close();
 }
 
@@ -521,7 +547,7 @@ async function main() {
       if (flags.sizes) sizes.push([TENANTS * DOCTORS_PER_TENANT * perDoctor, await morningCountMs(db, normal)]);
       console.log("\n== RLS vs owner with an explicit tenant_id filter (same connection kind, prepared)");
       await rlsVsOwner(db, normal, big);
-      console.log("\n== GraphQL over HTTP vs raw pg (owner, explicit filter), same process");
+      console.log("\n== GraphQL over HTTP vs raw pg (owner with a filter; RLS in a request transaction), same process");
       await graphqlVsRaw(db, normal);
       console.log("\n== single-row inserts: every trigger vs the table's own triggers disabled (foreign keys kept)");
       await insertThroughput(db, normal);
