@@ -1693,7 +1693,7 @@ grant execute on function app_public.search_medicines(text) to clinic_user;
 CREATE OR REPLACE FUNCTION app_public.search_patients(search text)
  RETURNS SETOF app_public.patients
  LANGUAGE sql
- STABLE PARALLEL SAFE
+ STABLE
 AS $function$
   select p.* from app_public.patients p
   where p.id = any (array(select app_private.matching_patient_ids(search_patients.search)))

@@ -189,6 +189,8 @@ interface PageArguments {
 
 /** Documents already read, by their text: a client sends the same few operations over and over. */
 const pageArgumentsByDocument = new LRU<string, PageArguments>({ maxLength: 500 });
+/** Longer documents are read every time, so the cache holds at most 500 × 10,000 characters. */
+const CACHED_DOCUMENT_CHARS = 10_000;
 
 /** @throws GraphQLError when the text does not parse. */
 function pageArguments(query: string): PageArguments {
@@ -210,7 +212,7 @@ function pageArguments(query: string): PageArguments {
         found.variables.push({ name: node.value.name.value, default: defaults.get(node.value.name.value) });
     },
   });
-  pageArgumentsByDocument.set(query, found);
+  if (query.length <= CACHED_DOCUMENT_CHARS) pageArgumentsByDocument.set(query, found);
   return found;
 }
 
@@ -223,7 +225,8 @@ function largestPage(query: string, variables: Record<string, unknown>): number 
   const { literal, variables: passed } = pageArguments(query);
   let largest = literal;
   for (const variable of passed) {
-    const value = variables[variable.name] ?? variable.default;
+    // Own properties only, as graphql-js reads them: `$constructor` must not find Object's.
+    const value = (Object.hasOwn(variables, variable.name) ? variables[variable.name] : undefined) ?? variable.default;
     if (typeof value === "number") largest = Math.max(largest, value);
   }
   return largest;

@@ -102,6 +102,11 @@ test("pages over the maximum are refused, literal or through a variable", async 
   expect(errorCodes((await ask("{ patients(first: 11) { totalCount } }")).body)).toEqual(["LIMIT"]);
   expect(errorCodes((await ask("query ($n: Int) { patients(last: $n) { totalCount } }", { n: 1000 })).body)).toEqual(["LIMIT"]);
   expect(errorCodes((await ask("query ($n: Int = 1000) { patients(first: $n) { totalCount } }")).body)).toEqual(["LIMIT"]);
+  // A variable named after a member of Object.prototype still takes its default.
+  for (const name of ["constructor", "toString", "__proto__"])
+    expect(errorCodes((await ask(`query ($${name}: Int = 1000) { patients(first: $${name}) { totalCount } }`)).body)).toEqual([
+      "LIMIT",
+    ]);
   const inFragment = "{ ...f } fragment f on Query { patients(first: 50) { totalCount } }";
   expect(errorCodes((await ask(inFragment)).body)).toEqual(["LIMIT"]);
   expect((await ask("{ patients(first: 10) { totalCount } }")).body.data.patients.totalCount).toBe(0);

@@ -1,5 +1,5 @@
 --! Previous: sha1:e3987d11c0355428657e3890003246ced89219ef
---! Hash: sha1:57b2f125815214d748488ebcfbfc3c3b524c0cef
+--! Hash: sha1:5043f4a60b5e5d8dabd30c5463256d9cd3206861
 --! Message: Performance: the session checked once per request by begin_request, policies the planner inlines, the time-zone check on an index, patient search on a tenant-keyed trigram index through a SECURITY DEFINER matcher, unlogged rate-limit counters
 
 --! split: 1-current.sql
@@ -152,7 +152,7 @@ comment on function app_private.matching_patient_ids(text) is
 grant execute on function app_private.matching_patient_ids(text) to :DATABASE_VISITOR;
 
 create or replace function app_public.search_patients(search text) returns setof app_public.patients
-  language sql stable parallel safe
+  language sql stable
 as $$
   select p.* from app_public.patients p
   where p.id = any (array(select app_private.matching_patient_ids(search_patients.search)))
@@ -179,7 +179,8 @@ grant execute on function app_public.search_medicines(text) to :DATABASE_VISITOR
 --------------------------------------------------------------------------------
 -- Rate-limit counters without WAL (issue 10). Every GraphQL request upserts its user's counter:
 -- as a logged table each upsert waited for a WAL flush to disk. Unlogged, a commit that wrote
--- only this table does not wait, and a crash empties the table: every budget starts afresh,
--- which is the same as a window ending.
+-- only this table does not wait. The price: a crash, a failover to a standby or a restore from
+-- a base backup empties the table, so every budget (failed logins per account included) starts
+-- afresh, as when a window ends; and a hot standby cannot read it (the API writes it anyway).
 --------------------------------------------------------------------------------
 alter table app_private.rate_limits set unlogged;

@@ -29,10 +29,15 @@ export function createPool(name: string, connectionString: string, max: number, 
  * Ends a pool made by createPool and resolves once the server has closed every connection.
  * `pool.end()` resolves as soon as it has asked them to close: a database stopped right after
  * would end them with "terminating connection", logged as a lost connection on a clean shutdown.
+ * Waits at most `timeoutMs` for a server that no longer answers.
  */
-export async function closePool(pool: Pool): Promise<void> {
+export async function closePool(pool: Pool, timeoutMs = 5_000): Promise<void> {
   const open = [...(openConnections.get(pool) ?? [])];
-  const closed = open.map((client) => new Promise((resolve) => client.once("end", resolve)));
+  const closed = Promise.all(open.map((client) => new Promise((resolve) => client.once("end", resolve))));
   await pool.end();
-  await Promise.all(closed);
+  // A server that no longer answers would keep the sockets (and the shutdown) waiting for minutes.
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  await Promise.race([closed, gaveUp]);
+  clearTimeout(timer);
 }

@@ -24,7 +24,7 @@ export interface RequestSettings {
  */
 export async function beginRequest(client: ClientBase, settings: RequestSettings): Promise<boolean> {
   const claims = settings.claims;
-  const literal = (value: string | undefined) => (value === undefined ? "null" : client.escapeLiteral(value));
+  const literal = (value: string | null | undefined) => (value == null ? "null" : client.escapeLiteral(value));
   const args = [claims?.sub, claims?.tenant_id, claims?.user_role, claims?.doctor_id, claims?.sid].map(literal);
   const timeout =
     settings.statementTimeoutMs === undefined
@@ -48,14 +48,16 @@ export async function inTransactionWith<T>(
   work: (client: PoolClient, sessionValid: boolean) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     const result = await work(client, await beginRequest(client, settings));
     await client.query("commit");
     return result;
   } catch (error) {
-    await client.query("rollback").catch(() => {});
+    // A connection that cannot even roll back is discarded, not handed to the next request.
+    await client.query("rollback").catch((rollbackError: Error) => (broken = rollbackError));
     throw error;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
