@@ -9,7 +9,7 @@ import type {} from "postgraphile";
 import type { Request } from "express";
 import type { Pool } from "pg";
 import * as pgAdaptor from "postgraphile/adaptors/pg";
-import { ApiError } from "./errors";
+import { ApiError, SESSION_ENDED_MESSAGE } from "./errors";
 import { inTransactionWith, type RequestSettings } from "./db/transaction";
 
 interface GraphqlRequest extends RequestSettings {
@@ -20,8 +20,6 @@ interface GraphqlRequest extends RequestSettings {
 const requests = new WeakMap<object, GraphqlRequest>();
 /** Each Express request to its settings, for the response. */
 const byHttpRequest = new WeakMap<Request, GraphqlRequest>();
-
-const SESSION_ENDED = "The session has ended; sign in again.";
 
 /**
  * The `pgSettings` for a request's GraphQL context: an object that holds no setting itself but
@@ -54,7 +52,7 @@ const requestAdaptor: typeof pgAdaptor = {
       return inTransactionWith(pool, request, (client, sessionValid) => {
         if (!sessionValid) {
           request.sessionEnded = true;
-          throw new ApiError("CREDS", SESSION_ENDED);
+          throw new ApiError("CREDS", SESSION_ENDED_MESSAGE);
         }
         // The stock client wrapper on a connection already in our transaction (mutations get a savepoint).
         return pgAdaptor.makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
@@ -84,7 +82,7 @@ export const sessionEndedPlugin: GraphileConfig.Plugin = {
           type: "json",
           statusCode: 401,
           headers: { "content-type": "application/json; charset=utf-8" },
-          json: { errors: [{ message: SESSION_ENDED, extensions: { code: "CREDS" } }] },
+          json: { errors: [{ message: SESSION_ENDED_MESSAGE, extensions: { code: "CREDS" } }] },
         };
       },
     },

@@ -55,6 +55,8 @@ const BROKEN = `
     using (tenant_id = lint_pub.tenant_claim());                                      -- policy-function-inlined (nested STRICT)
   create function lint_pub.raw_sub() returns text language sql
     as $$ select current_setting('jwt.claims.sub', true) $$;                          -- claim-read (no nullif)
+  create function lint_priv.act_as(tenant text) returns void language sql
+    as $$ select set_config('jwt.claims.tenant_id', tenant, true) $$;                 -- claim-set-config
   create table lint_pub.parents (id uuid primary key,
     tenant_id uuid not null default app_public.current_tenant_id(), code text unique); -- tenant-unique
   create table lint_pub.children (id uuid primary key,
@@ -82,6 +84,7 @@ const EXPECTED: Record<string, string> = {
   "permissive-true-write": "lint_pub.open_writes: policy anything",
   "write-policy-with-check": "lint_pub.open_writes: policy anything",
   "claim-read": "lint_pub.open_writes: policy raw_claim",
+  "claim-set-config": "lint_priv.act_as()",
   "restrictive-policy": "lint_pub.open_writes: policy checked_elsewhere",
   "policy-subquery": "lint_pub.open_writes: policy checked_elsewhere",
   "policy-function-inlined": "lint_pub.open_writes: policy per_row calls lint_priv.claim_strict(text)",

@@ -12,7 +12,7 @@ import express, { type Request, type Response, type NextFunction } from "express
 import type { Pool, PoolClient } from "pg";
 import type { CorsOrigins } from "../config";
 import { CSRF_HEADER, isAllowedOrigin } from "../cors";
-import { ApiError, httpStatus, toPublicError } from "../errors";
+import { ApiError, httpStatus, SESSION_ENDED_MESSAGE, toPublicError } from "../errors";
 import { inTransactionWith } from "../db/transaction";
 import { assertAcceptablePassword, hashPassword, verifyPassword } from "./passwords";
 import { perAccountLimit, perIpLimit, type AuthRateLimits } from "./rate-limits";
@@ -222,7 +222,7 @@ export function authRouter(pool: Pool, settings: AuthSettings, corsOrigins: Cors
     });
     if (!rotated) {
       if (cookie) res.clearCookie(REFRESH_COOKIE, cookieOptions);
-      throw new ApiError("CREDS", "The session has ended; sign in again.");
+      throw new ApiError("CREDS", SESSION_ENDED_MESSAGE);
     }
     sendSession(res, { session: rotated.session, refreshToken: rotated.refresh_token, sessionId: rotated.family_id }, cookie);
   });

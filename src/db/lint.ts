@@ -188,6 +188,16 @@ export const RULES: Rule[] = [
         and (f.prosrc ~ 'current_setting\\(\\s*''jwt\\.claims\\.[a-z_]+''\\s*\\)' or f.prosrc !~ 'nullif\\(\\s*current_setting\\(')`,
   },
   {
+    id: "claim-set-config",
+    problem:
+      "A function sets a JWT claim with set_config(): Citus forwards SET LOCAL to the shards it queries, never set_config, so on the shards the claim is missing.",
+    fix: "Set claims only in app_private.begin_request, with `execute format('set local jwt.claims.x = %L', value)`.",
+    sql: `
+      select format('%s.%s()', n.nspname, f.proname) as object
+      from pg_proc f join pg_namespace n on n.oid = f.pronamespace
+      where n.nspname = any($1 || $2) and f.prosrc ~* 'set_config\\(\\s*''jwt\\.claims'`,
+  },
+  {
     id: "restrictive-policy",
     problem:
       "A restrictive policy: Citus re-creates it on its workers as permissive, where it then widens access instead of narrowing it (a measured cross-tenant leak).",
