@@ -51,6 +51,7 @@ export function clientCodegenConfig({
             UUID: "string",
             Datetime: "string", // ISO 8601 with offset
             Date: "string", // YYYY-MM-DD
+            Time: "string", // HH:MM[:SS], local time of day
             JSON: "unknown",
             BigInt: "string", // aggregates: exceeds a JS number, so sent as a string
             BigFloat: "string",

@@ -654,6 +654,66 @@ CREATE TRIGGER _900_send_welcome_email AFTER INSERT ON app_public.tenants FOR EA
 grant select on table app_public.tenants to clinic_user;
 grant update (name, time_zone) on table app_public.tenants to clinic_user;
 
+-- app_public.time_off_periods
+create table app_public.time_off_periods (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  doctor_id uuid not null,
+  office_id character varying(50),
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone not null,
+  reason text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint time_off_periods_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id) ON DELETE CASCADE,
+  constraint time_off_periods_pkey PRIMARY KEY (id),
+  constraint time_off_periods_reason_check CHECK ((length(reason) <= 1000)),
+  constraint time_off_periods_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint time_off_periods_tenant_id_id_key UNIQUE (tenant_id, id),
+  constraint time_off_periods_times_check CHECK ((ends_at > starts_at))
+);
+comment on table app_public.time_off_periods is 'A doctor away from `startsAt` to `endsAt`: at one office, or at all of them. A whole day off is local midnight to local midnight. Working hours in such a period offer no slots. Everyone in the tenant reads them; admins manage every doctor''s, a doctor their own.';
+comment on column app_public.time_off_periods.id is 'Identifier of the period.';
+comment on column app_public.time_off_periods.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
+comment on column app_public.time_off_periods.doctor_id is 'The doctor who is away.';
+comment on column app_public.time_off_periods.office_id is 'The office the doctor is away from (one of the doctor''s offices), or NULL for all of them.';
+comment on column app_public.time_off_periods.starts_at is 'Start of the period (with time zone).';
+comment on column app_public.time_off_periods.ends_at is 'End of the period, after startsAt; the period is [startsAt, endsAt).';
+comment on column app_public.time_off_periods.reason is 'Why (holiday, training…), for the clinic''s staff.';
+comment on column app_public.time_off_periods.created_at is 'When the period was entered.';
+comment on column app_public.time_off_periods.updated_at is 'When the period was last changed.';
+comment on constraint time_off_periods_doctor_fkey on app_public.time_off_periods is '@fieldName doctor
+@foreignFieldName timeOffPeriods
+The doctor, always of the same tenant.';
+comment on constraint time_off_periods_tenant_id_id_key on app_public.time_off_periods is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+CREATE INDEX time_off_periods_doctor_idx ON app_public.time_off_periods USING btree (tenant_id, doctor_id, starts_at);
+alter table app_public.time_off_periods enable row level security;
+alter table app_public.time_off_periods force row level security;
+create policy delete_as_admin_or_own_doctor on app_public.time_off_periods
+  for delete to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
+comment on policy delete_as_admin_or_own_doctor on app_public.time_off_periods is 'Admins delete any doctor''s time off; a doctor their own.';
+create policy insert_as_admin_or_own_doctor on app_public.time_off_periods
+  for insert to clinic_user
+  with check (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
+comment on policy insert_as_admin_or_own_doctor on app_public.time_off_periods is 'Admins enter any doctor''s time off; a doctor their own.';
+create policy select_own_tenant on app_public.time_off_periods
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.time_off_periods is 'Everyone in the tenant reads every doctor''s time off.';
+create policy update_as_admin_or_own_doctor on app_public.time_off_periods
+  for update to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))))
+  with check (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
+comment on policy update_as_admin_or_own_doctor on app_public.time_off_periods is 'Admins change any doctor''s time off; a doctor their own, and cannot hand it to another doctor.';
+CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.time_off_periods FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.time_off_periods FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id ON app_public.time_off_periods FOR EACH ROW EXECUTE FUNCTION app_private.tg__check_office();
+grant delete, select on table app_public.time_off_periods to clinic_user;
+grant insert (doctor_id, office_id, starts_at, ends_at, reason) on table app_public.time_off_periods to clinic_user;
+grant update (doctor_id, office_id, starts_at, ends_at, reason) on table app_public.time_off_periods to clinic_user;
+
 -- app_public.users
 create table app_public.users (
   id uuid default gen_random_uuid() not null,
@@ -710,6 +770,74 @@ CREATE TRIGGER _900_send_account_email AFTER INSERT ON app_public.users FOR EACH
 grant select on table app_public.users to clinic_user;
 grant insert (email, full_name, user_role, is_active) on table app_public.users to clinic_user;
 grant update (email, full_name, user_role, is_active) on table app_public.users to clinic_user;
+
+-- app_public.working_hours
+create table app_public.working_hours (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  doctor_id uuid not null,
+  office_id character varying(50) not null,
+  weekday smallint not null,
+  starts_at time without time zone not null,
+  ends_at time without time zone not null,
+  valid_from date,
+  valid_until date,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint working_hours_dates_check CHECK ((valid_until >= valid_from)),
+  constraint working_hours_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id) ON DELETE CASCADE,
+  constraint working_hours_no_overlap EXCLUDE USING gist (tenant_id WITH =, doctor_id WITH =, weekday WITH =, tsrange(('2000-01-03'::date + starts_at), ('2000-01-03'::date + ends_at)) WITH &&, daterange(valid_from, valid_until, '[]'::text) WITH &&),
+  constraint working_hours_pkey PRIMARY KEY (id),
+  constraint working_hours_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint working_hours_tenant_id_id_key UNIQUE (tenant_id, id),
+  constraint working_hours_times_check CHECK ((ends_at > starts_at)),
+  constraint working_hours_weekday_check CHECK (((weekday >= 1) AND (weekday <= 7))),
+  constraint working_hours_weekday_in_dates CHECK (((valid_from IS NULL) OR (valid_until IS NULL) OR (valid_until >= (valid_from + (((weekday - (EXTRACT(isodow FROM valid_from))::integer) + 7) % 7)))))
+);
+comment on table app_public.working_hours is 'When a doctor works, week by week: on `weekday`, from `startsAt` to `endsAt` local time (the tenant''s time zone) at one of the doctor''s offices, on the dates from `validFrom` to `validUntil`. Several rows make split days (09:00–13:00 and 15:00–19:00). Extra hours on one date: a row whose validFrom and validUntil are that date. A doctor never works two overlapping ranges, at one office or two (OVLAP). Everyone in the tenant reads them; admins manage every doctor''s, a doctor their own.';
+comment on column app_public.working_hours.id is 'Identifier of the rule.';
+comment on column app_public.working_hours.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
+comment on column app_public.working_hours.doctor_id is 'The doctor who works these hours.';
+comment on column app_public.working_hours.office_id is 'Where: the `id` of one of the doctor''s offices (OFFIC otherwise). An office with current or future working hours cannot be removed from the doctor.';
+comment on column app_public.working_hours.weekday is 'ISO 8601 day of the week: 1 Monday … 7 Sunday.';
+comment on column app_public.working_hours.starts_at is 'Local start time, in the tenant''s time zone.';
+comment on column app_public.working_hours.ends_at is 'Local end time, after startsAt (`24:00` for midnight at the end of the day).';
+comment on column app_public.working_hours.valid_from is 'First date the rule applies (local); NULL: since always.';
+comment on column app_public.working_hours.valid_until is 'Last date the rule applies (local, included); NULL: until further notice.';
+comment on column app_public.working_hours.created_at is 'When the rule was created.';
+comment on column app_public.working_hours.updated_at is 'When the rule was last changed.';
+comment on constraint working_hours_doctor_fkey on app_public.working_hours is '@fieldName doctor
+@foreignFieldName workingHours
+The doctor, always of the same tenant.';
+comment on constraint working_hours_no_overlap on app_public.working_hours is 'A doctor cannot work two overlapping ranges on the same weekday and dates, at one office or two; reported to clients as OVLAP.';
+comment on constraint working_hours_tenant_id_id_key on app_public.working_hours is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+comment on constraint working_hours_weekday_in_dates on app_public.working_hours is 'A rule for a few days must fall on its weekday at least once.';
+alter table app_public.working_hours enable row level security;
+alter table app_public.working_hours force row level security;
+create policy delete_as_admin_or_own_doctor on app_public.working_hours
+  for delete to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
+comment on policy delete_as_admin_or_own_doctor on app_public.working_hours is 'Admins delete any doctor''s hours; a doctor their own.';
+create policy insert_as_admin_or_own_doctor on app_public.working_hours
+  for insert to clinic_user
+  with check (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
+comment on policy insert_as_admin_or_own_doctor on app_public.working_hours is 'Admins set any doctor''s hours; a doctor their own.';
+create policy select_own_tenant on app_public.working_hours
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.working_hours is 'Everyone in the tenant reads every doctor''s hours.';
+create policy update_as_admin_or_own_doctor on app_public.working_hours
+  for update to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))))
+  with check (((tenant_id = app_public.current_tenant_id()) AND ((app_public.current_user_role() = 'admin'::text) OR ((app_public.current_user_role() = 'doctor'::text) AND (doctor_id = app_public.current_doctor_id())))));
+comment on policy update_as_admin_or_own_doctor on app_public.working_hours is 'Admins change any doctor''s hours; a doctor their own, and cannot hand them to another doctor.';
+CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.working_hours FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.working_hours FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id ON app_public.working_hours FOR EACH ROW EXECUTE FUNCTION app_private.tg__check_office();
+grant delete, select on table app_public.working_hours to clinic_user;
+grant insert (doctor_id, office_id, weekday, starts_at, ends_at, valid_from, valid_until) on table app_public.working_hours to clinic_user;
+grant update (doctor_id, office_id, weekday, starts_at, ends_at, valid_from, valid_until) on table app_public.working_hours to clinic_user;
 
 create view app_private.tenant_summaries as
  SELECT t.id,
@@ -797,6 +925,27 @@ begin
 end;
 $function$;
 comment on function app_private.assert_doctor_slots(uuid,text,integer) is 'Raises PLANL when the tenant''s active doctors plus `adding` would exceed the plan''s max_doctors. The caller must hold the tenant row''s lock. SECURITY DEFINER so it counts every doctor of the tenant, not only those the caller can see.';
+
+CREATE OR REPLACE FUNCTION app_private.assert_office_of_doctor(tenant_id uuid, doctor_id uuid, office_id text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_offices jsonb;
+begin
+  -- FOR SHARE waits for, and then blocks, a concurrent edit of the doctor's offices.
+  select d.offices into v_offices from app_public.doctors d
+    where d.tenant_id = assert_office_of_doctor.tenant_id and d.id = assert_office_of_doctor.doctor_id for share;
+  if found and not v_offices @> jsonb_build_array(jsonb_build_object('id', assert_office_of_doctor.office_id)) then
+    raise exception 'The office is not one of this doctor''s offices.' using errcode = 'OFFIC';
+  end if;
+  -- Not found: the doctor is not in this tenant, and the row's foreign key rejects it.
+end;
+$function$;
+comment on function app_private.assert_office_of_doctor(uuid,uuid,text) is 'Raises OFFIC unless `office_id` is the `id` of one of the doctor''s offices. SECURITY DEFINER to lock the doctor row (FOR SHARE), which receptionists and doctors may read but not update; the lookup is pinned to the given tenant, which callers take from the row they check.';
+grant execute on function app_private.assert_office_of_doctor(uuid,uuid,text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.assert_tenant_writable()
  RETURNS void
@@ -1296,6 +1445,19 @@ $function$;
 comment on function app_private.set_password_with_token(text,text) is 'Sets a password with a one-time token (used once, within its lifetime, for an active user) and returns the session. Raises TOKEN otherwise. SECURITY DEFINER: the user is not signed in yet.';
 grant execute on function app_private.set_password_with_token(text,text) to clinic_anonymous;
 
+CREATE OR REPLACE FUNCTION app_private.tg__check_office()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.office_id is not null then
+    perform app_private.assert_office_of_doctor(new.tenant_id, new.doctor_id, new.office_id);
+  end if;
+  return new;
+end;
+$function$;
+comment on function app_private.tg__check_office() is 'A row''s office_id, when set, must name one of its doctor''s offices (OFFIC): working hours and time off.';
+
 CREATE OR REPLACE FUNCTION app_private.tg__protect_columns()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1351,8 +1513,6 @@ CREATE OR REPLACE FUNCTION app_private.tg_appointments__check_office()
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-declare
-  v_offices jsonb;
 begin
   if new.office_id is null then
     return new;
@@ -1361,13 +1521,7 @@ begin
      and not (app_private.holds_slot(new.status) and new.ends_at > now()) then
     return new; -- a past or released appointment keeps its history, even if the office is gone
   end if;
-  -- FOR SHARE waits for, and then blocks, a concurrent edit of the doctor's offices.
-  select offices into v_offices from app_public.doctors
-    where tenant_id = new.tenant_id and id = new.doctor_id for share;
-  if found and not v_offices @> jsonb_build_array(jsonb_build_object('id', new.office_id)) then
-    raise exception 'The office is not one of this doctor''s offices.' using errcode = 'OFFIC';
-  end if;
-  -- Not found: the doctor is not in this tenant, and the foreign key rejects the row.
+  perform app_private.assert_office_of_doctor(new.tenant_id, new.doctor_id, new.office_id);
   return new;
 end;
 $function$;
@@ -1414,10 +1568,20 @@ begin
     raise exception 'Office "%" has upcoming appointments; move or cancel them first.', v_office_id
       using errcode = 'OFFIC';
   end if;
+  select w.office_id into v_office_id
+    from app_public.working_hours w
+    where w.tenant_id = new.tenant_id and w.doctor_id = new.id
+      and (w.valid_until is null or w.valid_until >= current_date) -- ended rules are history
+      and not new.offices @> jsonb_build_array(jsonb_build_object('id', w.office_id))
+    limit 1;
+  if found then
+    raise exception 'Office "%" has working hours; delete them first.', v_office_id
+      using errcode = 'OFFIC';
+  end if;
   return new;
 end;
 $function$;
-comment on function app_private.tg_doctors__keep_booked_offices() is 'Refuses to remove from a doctor an office that an upcoming appointment still uses (OFFIC). SECURITY DEFINER so the check sees every appointment of the doctor; it reads only the row''s own tenant.';
+comment on function app_private.tg_doctors__keep_booked_offices() is 'Refuses to remove from a doctor an office that an upcoming appointment or a current or future working-hours rule still uses (OFFIC). SECURITY DEFINER so the check sees every row of the doctor; it reads only the row''s own tenant.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_doctors__revoke_sessions()
  RETURNS trigger

@@ -24,6 +24,9 @@ export type ErrorCode =
   | "UNAVL"
   | "INTERNAL";
 
+/** CREDS's message when a token or refresh token names a session that has ended (logout, reuse, deactivation). */
+export const SESSION_ENDED_MESSAGE = "The session has ended; sign in again.";
+
 /** What a client receives: a stable code and a plain message. */
 export interface PublicError {
   code: ErrorCode;
@@ -50,6 +53,14 @@ const postgresCodes: Record<string, PublicError> = {
   "22025": { code: "INVAL", message: "A text pattern may not end with a backslash." },
   "22023": { code: "INVAL", message: "A value is not valid." },
   "57014": { code: "LIMIT", message: "The request took too long and was stopped." },
+};
+
+/** Constraints whose violation needs its own wording, by constraint name (before postgresCodes). */
+const constraintErrors: Record<string, PublicError> = {
+  working_hours_no_overlap: {
+    code: "OVLAP",
+    message: "The doctor already works at that time on that weekday, at this or another office.",
+  },
 };
 
 /** HTTP status for each code, for the REST routes. */
@@ -113,6 +124,8 @@ export function toPublicError(error: unknown): PublicError {
   const sqlState = (error as { code?: unknown } | null)?.code;
   if (typeof sqlState === "string") {
     if (ownCodes.has(sqlState)) return { code: sqlState as ErrorCode, message: (error as Error).message };
+    const constraint = (error as { constraint?: unknown }).constraint;
+    if (typeof constraint === "string" && constraintErrors[constraint]) return constraintErrors[constraint];
     if (postgresCodes[sqlState]) return postgresCodes[sqlState];
   }
   return internalError;

@@ -67,6 +67,7 @@ describe("the README's first session", () => {
     expect(inline.map((document) => (document.definitions[0] as { name: { value: string } }).name.value)).toEqual([
       "CurrentSession",
       "AddDoctor",
+      "SetWorkingHours",
       "CreatePatient",
       "BookAppointment",
       "WeekSchedule",

@@ -178,7 +178,10 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   };
 }
 
-/** As `clinic`'s admin, a patient, an appointment, an own medicine and a prescription with one item. */
+/**
+ * As `clinic`'s admin, a patient, an appointment, an own medicine, a prescription with one item,
+ * the doctor's Monday morning hours and a day off.
+ */
 export async function seedClinicalRows(clinic: Clinic) {
   return asClaims(clinic.admin.claims, async (client) => {
     const one = async (sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows[0].id as string;
@@ -199,7 +202,17 @@ export async function seedClinicalRows(clinic: Clinic) {
       "insert into app_public.prescription_items (prescription_id, medicine_id, dose, frequency) values ($1, $2, '5 mL', 'daily') returning id",
       [prescription, medicine],
     );
-    return { patient, appointment, medicine, prescription, item };
+    const workingHours = await one(
+      `insert into app_public.working_hours (doctor_id, office_id, weekday, starts_at, ends_at)
+       values ($1, 'main', 1, '09:00', '13:00') returning id`,
+      [clinic.doctor.doctorId],
+    );
+    const timeOff = await one(
+      `insert into app_public.time_off_periods (doctor_id, starts_at, ends_at, reason)
+       values ($1, now() + interval '30 days', now() + interval '31 days', 'Holiday') returning id`,
+      [clinic.doctor.doctorId],
+    );
+    return { patient, appointment, medicine, prescription, item, workingHours, timeOff };
   });
 }
 

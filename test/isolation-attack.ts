@@ -161,6 +161,8 @@ export function sample(type: GraphQLInputType, victim: Victim, typeName: string,
       return "2030-01-01T10:00:00Z";
     case "Date":
       return "2030-01-01";
+    case "Time":
+      return "10:00";
     case "JSON":
       return [];
     case "BigInt":

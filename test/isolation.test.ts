@@ -31,6 +31,8 @@ const writableColumn: Record<string, string> = {
   medicines: "name",
   prescriptions: "notes",
   prescription_items: "dose",
+  working_hours: "office_id",
+  time_off_periods: "reason",
 };
 const tables = Object.keys(writableColumn);
 
@@ -59,6 +61,8 @@ beforeAll(async () => {
   ids.medicines = [rowsA.medicine];
   ids.prescriptions = [rowsA.prescription];
   ids.prescription_items = [rowsA.item];
+  ids.working_hours = [rowsA.workingHours];
+  ids.time_off_periods = [rowsA.timeOff];
 });
 
 const rolesOf = (clinic: () => Clinic): [string, () => Member][] => [
