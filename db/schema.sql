@@ -158,6 +158,7 @@ create table app_public.appointments (
   cancellation_reason text,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
+  visit_type_id uuid,
   constraint appointments_cancellation_reason_check CHECK ((length(cancellation_reason) <= 1000)),
   constraint appointments_check CHECK ((ends_at > starts_at)),
   constraint appointments_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
@@ -169,7 +170,8 @@ create table app_public.appointments (
   constraint appointments_status_check CHECK ((status = ANY (ARRAY['proposed'::text, 'pending'::text, 'booked'::text, 'arrived'::text, 'checked-in'::text, 'fulfilled'::text, 'cancelled'::text, 'noshow'::text, 'entered-in-error'::text, 'waitlist'::text]))),
   constraint appointments_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint appointments_tenant_id_id_key UNIQUE (tenant_id, id),
-  constraint appointments_tenant_id_id_patient_id_key UNIQUE (tenant_id, id, patient_id)
+  constraint appointments_tenant_id_id_patient_id_key UNIQUE (tenant_id, id, patient_id),
+  constraint appointments_visit_type_fkey FOREIGN KEY (tenant_id, visit_type_id) REFERENCES app_public.visit_types(tenant_id, id)
 );
 comment on table app_public.appointments is '@behavior +aggregates +groupedAggregates
 Appointments of a tenant. Everyone in the tenant reads them; admins and receptionists book and change them; a doctor updates the status and notes of their own. A doctor never holds two overlapping appointments that hold a slot.';
@@ -186,6 +188,7 @@ comment on column app_public.appointments.notes is 'Notes from the doctor or the
 comment on column app_public.appointments.cancellation_reason is 'Why the appointment was cancelled.';
 comment on column app_public.appointments.created_at is 'When the appointment was booked.';
 comment on column app_public.appointments.updated_at is 'When the appointment was last changed.';
+comment on column app_public.appointments.visit_type_id is 'The kind of visit, optional: its buffers keep the doctor free before and after the appointment.';
 comment on constraint appointments_doctor_fkey on app_public.appointments is '@fieldName doctor
 @foreignFieldName appointments
 The doctor, always of the same tenant.';
@@ -197,9 +200,13 @@ comment on constraint appointments_tenant_id_id_key on app_public.appointments i
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 comment on constraint appointments_tenant_id_id_patient_id_key on app_public.appointments is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+comment on constraint appointments_visit_type_fkey on app_public.appointments is '@fieldName visitType
+@foreignFieldName appointments
+The visit type, always of the same tenant.';
 CREATE INDEX appointments_tenant_id_doctor_id_starts_at_idx ON app_public.appointments USING btree (tenant_id, doctor_id, starts_at);
 CREATE INDEX appointments_tenant_id_patient_id_idx ON app_public.appointments USING btree (tenant_id, patient_id);
 CREATE INDEX appointments_tenant_id_starts_at_idx ON app_public.appointments USING btree (tenant_id, starts_at);
+CREATE INDEX appointments_tenant_id_visit_type_id_idx ON app_public.appointments USING btree (tenant_id, visit_type_id);
 alter table app_public.appointments enable row level security;
 alter table app_public.appointments force row level security;
 create policy delete_as_front_desk on app_public.appointments
@@ -221,11 +228,11 @@ create policy update_as_front_desk_or_own_doctor on app_public.appointments
 comment on policy update_as_front_desk_or_own_doctor on app_public.appointments is 'Admins and receptionists change any appointment; a doctor changes the status and notes of their own (columns guarded by a trigger).';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
-CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin,receptionist', 'doctor_id', 'patient_id', 'office_id', 'starts_at', 'ends_at', 'reason');
+CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin,receptionist', 'doctor_id', 'patient_id', 'office_id', 'starts_at', 'ends_at', 'reason', 'visit_type_id');
 CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id, status, starts_at, ends_at ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_office();
 grant delete, select on table app_public.appointments to clinic_user;
-grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason) on table app_public.appointments to clinic_user;
-grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason) on table app_public.appointments to clinic_user;
+grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id) on table app_public.appointments to clinic_user;
+grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id) on table app_public.appointments to clinic_user;
 
 -- app_public.doctors
 create table app_public.doctors (
@@ -617,9 +624,15 @@ create table app_public.tenants (
   time_zone text default 'UTC'::text not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
+  booking_notice_minutes integer default 0 not null,
+  booking_horizon_days integer default 365 not null,
+  slot_grid_minutes integer default 15 not null,
+  constraint tenants_booking_horizon_check CHECK (((booking_horizon_days >= 1) AND (booking_horizon_days <= 730))),
+  constraint tenants_booking_notice_check CHECK (((booking_notice_minutes >= 0) AND (booking_notice_minutes <= 43200))),
   constraint tenants_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
   constraint tenants_name_clean CHECK (app_private.assert_clean_text(name)),
   constraint tenants_pkey PRIMARY KEY (id),
+  constraint tenants_slot_grid_check CHECK ((slot_grid_minutes = ANY (ARRAY[5, 10, 15, 20, 30, 60]))),
   constraint tenants_slug_check CHECK (((slug OPERATOR(public.~) '^[a-z0-9]+(-[a-z0-9]+)*$'::public.citext) AND (length((slug)::text) <= 63))),
   constraint tenants_slug_key UNIQUE (slug),
   constraint tenants_subscription_plan_fkey FOREIGN KEY (subscription_plan) REFERENCES app_public.subscription_plans(plan) ON UPDATE CASCADE,
@@ -634,6 +647,9 @@ comment on column app_public.tenants.trial_ends_at is 'When the free trial ends;
 comment on column app_public.tenants.time_zone is 'IANA time zone of the clinic group, used to show local times and to send notices on local days.';
 comment on column app_public.tenants.created_at is 'When the tenant signed up.';
 comment on column app_public.tenants.updated_at is 'When the tenant was last changed.';
+comment on column app_public.tenants.booking_notice_minutes is 'Minimum notice: how many minutes from now the earliest bookable start is (0 to 43,200, i.e. 30 days). Admins may book inside it.';
+comment on column app_public.tenants.booking_horizon_days is 'How far ahead appointments may be booked, in days (1 to 730). Admins may book beyond it.';
+comment on column app_public.tenants.slot_grid_minutes is 'Free slots start on this grid of the local clock: 5, 10, 15 (default), 20, 30 or 60 minutes.';
 comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';
 CREATE INDEX tenants_subscription_plan_idx ON app_public.tenants USING btree (subscription_plan);
 alter table app_public.tenants enable row level security;
@@ -646,13 +662,13 @@ create policy update_own_tenant_as_admin on app_public.tenants
   for update to clinic_user
   using (((id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)))
   with check (((id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
-comment on policy update_own_tenant_as_admin on app_public.tenants is 'Admins rename their tenant or change its time zone; the plan is not theirs to change.';
+comment on policy update_own_tenant_as_admin on app_public.tenants is 'Admins rename their tenant, change its time zone and its booking policy; the plan is not theirs to change.';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.tenants FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
 CREATE TRIGGER _200_check_plan_limit BEFORE UPDATE OF subscription_plan ON app_public.tenants FOR EACH ROW WHEN ((new.subscription_plan IS DISTINCT FROM old.subscription_plan)) EXECUTE FUNCTION app_private.tg_tenants__check_plan_limit();
 CREATE TRIGGER _900_send_welcome_email AFTER INSERT ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__send_welcome_email();
 grant select on table app_public.tenants to clinic_user;
-grant update (name, time_zone) on table app_public.tenants to clinic_user;
+grant update (name, time_zone, booking_notice_minutes, booking_horizon_days, slot_grid_minutes) on table app_public.tenants to clinic_user;
 
 -- app_public.time_off_periods
 create table app_public.time_off_periods (
@@ -770,6 +786,66 @@ CREATE TRIGGER _900_send_account_email AFTER INSERT ON app_public.users FOR EACH
 grant select on table app_public.users to clinic_user;
 grant insert (email, full_name, user_role, is_active) on table app_public.users to clinic_user;
 grant update (email, full_name, user_role, is_active) on table app_public.users to clinic_user;
+
+-- app_public.visit_types
+create table app_public.visit_types (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  name text not null,
+  duration_minutes integer not null,
+  buffer_before_minutes integer default 0 not null,
+  buffer_after_minutes integer default 0 not null,
+  is_active boolean default true not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint visit_types_buffer_after_check CHECK (((buffer_after_minutes >= 0) AND (buffer_after_minutes <= 120))),
+  constraint visit_types_buffer_before_check CHECK (((buffer_before_minutes >= 0) AND (buffer_before_minutes <= 120))),
+  constraint visit_types_duration_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 480))),
+  constraint visit_types_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+  constraint visit_types_name_clean CHECK (app_private.assert_clean_text(name)),
+  constraint visit_types_pkey PRIMARY KEY (id),
+  constraint visit_types_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint visit_types_tenant_id_id_key UNIQUE (tenant_id, id),
+  constraint visit_types_tenant_id_name_key UNIQUE (tenant_id, name)
+);
+comment on table app_public.visit_types is 'The kinds of visit a clinic group offers: how long each lasts and how much time the doctor keeps free before and after it. Everyone in the tenant reads them; admins manage them. A type in use is deactivated rather than deleted.';
+comment on column app_public.visit_types.id is 'Identifier of the visit type.';
+comment on column app_public.visit_types.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
+comment on column app_public.visit_types.name is 'What the clinic calls it, unique in the tenant (e.g. `First visit`).';
+comment on column app_public.visit_types.duration_minutes is 'How long the visit lasts: 5 to 480 minutes.';
+comment on column app_public.visit_types.buffer_before_minutes is 'Minutes the doctor keeps free before the visit (preparation): 0 to 120.';
+comment on column app_public.visit_types.buffer_after_minutes is 'Minutes the doctor keeps free after the visit (notes, cleaning): 0 to 120.';
+comment on column app_public.visit_types.is_active is 'Whether new appointments may use it.';
+comment on column app_public.visit_types.created_at is 'When the visit type was created.';
+comment on column app_public.visit_types.updated_at is 'When the visit type was last changed.';
+comment on constraint visit_types_tenant_id_id_key on app_public.visit_types is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+comment on constraint visit_types_tenant_id_name_key on app_public.visit_types is '@behavior -single -update -delete
+One visit type of a name per tenant (TAKEN).';
+alter table app_public.visit_types enable row level security;
+alter table app_public.visit_types force row level security;
+create policy delete_as_admin on app_public.visit_types
+  for delete to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
+comment on policy delete_as_admin on app_public.visit_types is 'Admins delete a visit type no appointment uses (NOREF otherwise; deactivate it instead).';
+create policy insert_as_admin on app_public.visit_types
+  for insert to clinic_user
+  with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
+comment on policy insert_as_admin on app_public.visit_types is 'Admins create visit types.';
+create policy select_own_tenant on app_public.visit_types
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.visit_types is 'Everyone in the tenant reads its visit types.';
+create policy update_as_admin on app_public.visit_types
+  for update to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)))
+  with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
+comment on policy update_as_admin on app_public.visit_types is 'Admins change visit types.';
+CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.visit_types FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.visit_types FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+grant delete, select on table app_public.visit_types to clinic_user;
+grant insert (name, duration_minutes, buffer_before_minutes, buffer_after_minutes, is_active) on table app_public.visit_types to clinic_user;
+grant update (name, duration_minutes, buffer_before_minutes, buffer_after_minutes, is_active) on table app_public.visit_types to clinic_user;
 
 -- app_public.working_hours
 create table app_public.working_hours (
@@ -1819,6 +1895,96 @@ $function$;
 comment on function app_public.current_user_role() is 'The signed-in user''s role inside the tenant (`admin`, `doctor` or `receptionist`), from the JWT claim `user_role`; NULL when signed out.';
 grant execute on function app_public.current_user_role() to clinic_anonymous;
 grant execute on function app_public.current_user_role() to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.free_slots(from_date date, to_date date, doctor_ids uuid[] DEFAULT NULL::uuid[], specialty text DEFAULT NULL::text, duration_minutes integer DEFAULT NULL::integer, visit_type_id uuid DEFAULT NULL::uuid)
+ RETURNS SETOF app_public.free_slot
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_tenant app_public.tenants;
+  v_duration interval;
+  v_before interval := interval '0';
+  v_after interval := interval '0';
+begin
+  select * into v_tenant from app_public.tenants t where t.id = v_tenant_id;
+  if not found then
+    return;
+  end if;
+  if free_slots.to_date < free_slots.from_date or free_slots.to_date - free_slots.from_date > 61 then
+    raise exception 'Ask for 1 to 62 days of free slots, from_date to to_date.' using errcode = 'INVAL';
+  end if;
+  if free_slots.visit_type_id is not null then
+    select make_interval(mins => v.duration_minutes), make_interval(mins => v.buffer_before_minutes),
+           make_interval(mins => v.buffer_after_minutes)
+      into v_duration, v_before, v_after
+      from app_public.visit_types v
+      where v.tenant_id = v_tenant_id and v.id = free_slots.visit_type_id and v.is_active;
+    if not found then
+      raise exception 'There is no such active visit type.' using errcode = 'INVAL';
+    end if;
+  elsif free_slots.duration_minutes between 5 and 480 then
+    v_duration := make_interval(mins => free_slots.duration_minutes);
+  else
+    raise exception 'Give a visit type, or a duration of 5 to 480 minutes.' using errcode = 'INVAL';
+  end if;
+
+  return query
+  with ranges as (
+    -- Each working range of each day, as instants: PostgreSQL's rules for the tenant's zone.
+    select w.doctor_id, w.office_id,
+           (extract(hour from w.starts_at) * 60 + extract(minute from w.starts_at))::integer as start_minute,
+           (day + w.starts_at) at time zone v_tenant.time_zone as range_start,
+           (day + w.ends_at) at time zone v_tenant.time_zone as range_end
+    from generate_series(free_slots.from_date::timestamp, free_slots.to_date::timestamp, interval '1 day') as days(day)
+    join app_public.working_hours w
+      on w.tenant_id = v_tenant_id
+     and w.weekday = extract(isodow from days.day)
+     and (w.valid_from is null or w.valid_from <= days.day::date)
+     and (w.valid_until is null or w.valid_until >= days.day::date)
+    join app_public.doctors d on d.tenant_id = v_tenant_id and d.id = w.doctor_id and d.is_active
+    where (free_slots.doctor_ids is null or w.doctor_id = any (free_slots.doctor_ids))
+      and (free_slots.specialty is null or d.specialty = free_slots.specialty)
+  ), candidates as (
+    -- From the range's first time on the grid (09:10 starts at 09:15 on a 15-minute grid).
+    select r.doctor_id, r.office_id, s as starts_at, s + v_duration as ends_at
+    from ranges r
+    cross join lateral generate_series(
+      r.range_start + make_interval(mins => (v_tenant.slot_grid_minutes - r.start_minute % v_tenant.slot_grid_minutes)
+                                            % v_tenant.slot_grid_minutes),
+      r.range_end - v_duration,
+      make_interval(mins => v_tenant.slot_grid_minutes)) as s
+  )
+  select c.doctor_id, c.office_id::text, c.starts_at, c.ends_at
+  from candidates c
+  -- Still on the local grid: an offset change inside a range moves the clock by a whole hour
+  -- almost everywhere, but not in every zone.
+  where (extract(hour from c.starts_at at time zone v_tenant.time_zone) * 60
+         + extract(minute from c.starts_at at time zone v_tenant.time_zone))::integer % v_tenant.slot_grid_minutes = 0
+    and c.starts_at >= now() + make_interval(mins => v_tenant.booking_notice_minutes)
+    and c.starts_at < now() + make_interval(days => v_tenant.booking_horizon_days)
+    and not exists (
+      select from app_public.time_off_periods o
+      where o.tenant_id = v_tenant_id and o.doctor_id = c.doctor_id
+        and (o.office_id is null or o.office_id = c.office_id)
+        and tstzrange(o.starts_at, o.ends_at) && tstzrange(c.starts_at, c.ends_at))
+    and not exists (
+      -- Buffers keep the doctor free around a visit; they may overlap each other, not a visit.
+      select from app_public.appointments a
+      left join app_public.visit_types v on v.tenant_id = a.tenant_id and v.id = a.visit_type_id
+      where a.tenant_id = v_tenant_id and a.doctor_id = c.doctor_id and app_private.holds_slot(a.status)
+        -- Buffers are at most 120 minutes: this range finds every candidate on the exclusion index.
+        and tstzrange(a.starts_at, a.ends_at) && tstzrange(c.starts_at - interval '120 minutes', c.ends_at + interval '120 minutes')
+        and (tstzrange(a.starts_at, a.ends_at) && tstzrange(c.starts_at - v_before, c.ends_at + v_after)
+             or tstzrange(a.starts_at - make_interval(mins => coalesce(v.buffer_before_minutes, 0)),
+                          a.ends_at + make_interval(mins => coalesce(v.buffer_after_minutes, 0)))
+                && tstzrange(c.starts_at, c.ends_at)))
+  order by c.starts_at, c.doctor_id, c.office_id;
+end;
+$function$;
+comment on function app_public.free_slots(date,date,uuid[],text,integer,uuid) is 'Free start times from `fromDate` to `toDate` (local dates, at most 62 days): for the doctors listed, or those of a specialty, or all active doctors. Give a visit type (its duration and buffers) or a duration in minutes. Slots start on the tenant''s slot grid of the local clock, inside working hours, outside time off (of that office or of all), clear of every slot-holding appointment and the buffers around both, no sooner than the booking notice and within the booking horizon. A local time that does not exist on a spring-forward day offers no slot; the repeated hour of a fall-back night offers each real instant once. INVAL for a bad range, duration or visit type.';
+grant execute on function app_public.free_slots(date,date,uuid[],text,integer,uuid) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.issue_activation_token(user_id uuid)
  RETURNS text

@@ -68,6 +68,7 @@ describe("the README's first session", () => {
       "CurrentSession",
       "AddDoctor",
       "SetWorkingHours",
+      "FreeSlots",
       "CreatePatient",
       "BookAppointment",
       "WeekSchedule",

@@ -180,7 +180,7 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
 
 /**
  * As `clinic`'s admin, a patient, an appointment, an own medicine, a prescription with one item,
- * the doctor's Monday morning hours and a day off.
+ * the doctor's Monday morning hours, a day off and a visit type.
  */
 export async function seedClinicalRows(clinic: Clinic) {
   return asClaims(clinic.admin.claims, async (client) => {
@@ -212,7 +212,10 @@ export async function seedClinicalRows(clinic: Clinic) {
        values ($1, now() + interval '30 days', now() + interval '31 days', 'Holiday') returning id`,
       [clinic.doctor.doctorId],
     );
-    return { patient, appointment, medicine, prescription, item, workingHours, timeOff };
+    const visitType = await one(
+      "insert into app_public.visit_types (name, duration_minutes, buffer_after_minutes) values ('Check-up', 20, 5) returning id",
+    );
+    return { patient, appointment, medicine, prescription, item, workingHours, timeOff, visitType };
   });
 }
 

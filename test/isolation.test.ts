@@ -33,6 +33,7 @@ const writableColumn: Record<string, string> = {
   prescription_items: "dose",
   working_hours: "office_id",
   time_off_periods: "reason",
+  visit_types: "name",
 };
 const tables = Object.keys(writableColumn);
 
@@ -63,6 +64,7 @@ beforeAll(async () => {
   ids.prescription_items = [rowsA.item];
   ids.working_hours = [rowsA.workingHours];
   ids.time_off_periods = [rowsA.timeOff];
+  ids.visit_types = [rowsA.visitType];
 });
 
 const rolesOf = (clinic: () => Clinic): [string, () => Member][] => [
