@@ -53,6 +53,13 @@ const nodeTypeOf = (field: GraphQLField<unknown, unknown>) => {
   return getNamedType(connection.getFields().nodes.type);
 };
 
+/** The connections of rows (node types with a node id), not of a function's records (free slots). */
+export const rowConnections = (schema: GraphQLSchema) =>
+  connections(schema).filter((field) => {
+    const nodeType = nodeTypeOf(field);
+    return isObjectType(nodeType) && "id" in nodeType.getFields();
+  });
+
 /** `PrescriptionItem` → `prescription_items`: PostGraphile's inflection of our table names, reversed. */
 const tableOf = (typeName: string) => `${typeName.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase()}s`;
 
@@ -104,11 +111,9 @@ export async function victimOf(server: TestServer, schema: GraphQLSchema, clinic
     client.query("select name, slug from app_public.tenants where id = $1", [clinic.tenantId]),
   );
   const nodes: Victim["nodes"] = {};
-  for (const field of connections(schema)) {
+  for (const field of rowConnections(schema)) {
     const nodeType = nodeTypeOf(field);
-    // Rows only: a function's records (free slots) have no node id and are nobody's secret.
-    if (!isObjectType(nodeType) || !("id" in nodeType.getFields())) continue;
-    const hasRowId = "rowId" in nodeType.getFields();
+    const hasRowId = isObjectType(nodeType) && "rowId" in nodeType.getFields();
     // Page through: a connection answers at most a page (the global catalogue alone is larger).
     for (let after: string | null = null, more = true; more;) {
       const { body } = await server.graphql(

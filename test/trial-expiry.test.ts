@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { buildSchema, getNamedType, isObjectType, type GraphQLSchema } from "postgraphile/graphql";
 import { printSchemaSdl } from "../src/schema-sdl";
 import { asClaims, asOwner, authenticatorUrl, roles, seedClinicalRows, signUpClinic, useServer, type Clinic } from "./helpers";
-import { connections, sample, victimOf, type Victim } from "./isolation-attack";
+import { rowConnections, sample, victimOf, type Victim } from "./isolation-attack";
 
 const server = useServer();
 let schema: GraphQLSchema;
@@ -93,7 +93,7 @@ test("doctors and receptionists are refused too, in SQL, with TRIAL", async () =
 });
 
 test("queries keep answering, with every row", async () => {
-  const selections = connections(schema).map((field) => `${field.name} { totalCount }`);
+  const selections = rowConnections(schema).map((field) => `${field.name} { totalCount }`);
   const { body } = await server.graphql(a.admin.token, `{ ${selections.join(" ")} }`);
   expect(body.errors).toBeUndefined();
   expect(body.data.patients.totalCount).toBe(1);
