@@ -17,9 +17,9 @@ export type Answer = {
 const agent = new Agent({ keepAlive: true });
 
 /**
- * POSTs `body` as JSON to `base + path` over a kept-alive connection (node:http: fetch costs this
- * process several times the CPU, which would count against the server it shares the cores with);
- * returns the status, raw text, parsed JSON and milliseconds.
+ * POSTs `body` as JSON to `base + path` over a kept-alive connection (node:http: in a profile,
+ * fetch's own work took about a seventh of this process's CPU, which counts against the server it
+ * shares the cores with); returns the status, raw text, parsed JSON and milliseconds.
  */
 export async function post(base: string, path: string, body: unknown, token?: string, timeoutMs = 30_000) {
   const started = performance.now();
