@@ -380,6 +380,77 @@ async function graphqlVsRaw(db: Database, normal: Clinic) {
   await app.close();
 }
 
+/** Every doctor works 08:00–19:00 local time (Europe/Madrid) at `main`, Monday to Friday. */
+async function loadWorkingHours(owner: Client) {
+  const [result, ms] = await timed(() =>
+    owner.query(
+      `insert into app_public.working_hours (tenant_id, doctor_id, office_id, weekday, starts_at, ends_at)
+       select d.tenant_id, d.id, 'main', w, '08:00', '19:00' from app_public.doctors d cross join generate_series(1, 5) w`,
+    ),
+  );
+  await owner.query("analyze app_public.working_hours");
+  console.log(`  working hours  ${String(result.rowCount).padStart(9)} rows  ${fmt(ms / 1000, 1)} s`);
+}
+
+/**
+ * Free slots (one doctor, 30 days; a specialty's 20 doctors, 7 days) next to the plain schedule
+ * query of the same doctors and days, alternating, as RLS in one request transaction; then a
+ * weekly 52-occurrence series, per occurrence (rolled back each time).
+ */
+async function scheduling(db: Database, normal: Clinic) {
+  const client = new Client({ connectionString: db.authenticatorUrl });
+  await client.connect();
+  const runs = 100;
+  const measure = async (name: string, sql: string, values: unknown[]) => {
+    await beginRequest(client, { claims: normal.claims });
+    const latencies: number[] = [];
+    for (let i = 0; i < runs + 5; i++) {
+      const [, ms] = await timed(() => client.query({ name, text: sql, values }));
+      if (i >= 5) latencies.push(ms); // the first runs plan and warm the cache
+    }
+    await client.query("commit");
+    return { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95) };
+  };
+  const slots = "select * from app_public.free_slots($1, $2, doctor_ids => $3, specialty => $4, duration_minutes => 30)";
+  const schedule = `select a.id, a.starts_at, a.ends_at, a.status from app_public.appointments a
+    where ($3::uuid[] is null or a.doctor_id = any ($3)) and a.starts_at >= ($1::date)::timestamptz
+      and a.starts_at < ($2::date + 1)::timestamptz order by a.starts_at`;
+  const cases: [string, unknown[], number][] = [
+    ["one doctor, 30 days", ["2027-01-04", "2027-02-02", [normal.doctorId], null], 30],
+    ["specialty (20 doctors), 7 days", ["2027-01-04", "2027-01-10", null, "General practice"], 7],
+  ];
+  const rows = [["free slots", "slots", "p50 ms", "p95 ms", "schedule p50 ms", "schedule p95 ms", "p50 ratio"]];
+  for (const [label, values] of cases) {
+    await beginRequest(client, { claims: normal.claims });
+    const count = (await client.query(slots, values)).rowCount;
+    await client.query("commit");
+    const free = await measure(`slots ${label}`, slots, values);
+    const plain = await measure(`schedule ${label}`, schedule, [values[0], values[1], values[2] ?? null]);
+    rows.push([label, String(count), fmt(free.p50), fmt(free.p95), fmt(plain.p50), fmt(plain.p95), fmt(free.p50 / plain.p50, 1)]);
+  }
+  table(rows);
+
+  const perOccurrence: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    await beginRequest(client, { claims: normal.claims });
+    const { rows: patient } = await client.query("select id from app_public.patients order by id offset $1 limit 1", [i]);
+    const [result, ms] = await timed(() =>
+      client.query(
+        `select (select count(*) from app_public.appointments a where a.series_id = s.id) as n
+         from app_public.create_appointment_series($1, $2, 'main', '2027-01-11', $3, 'FREQ=WEEKLY;COUNT=52', duration_minutes => 30) s`,
+        [normal.doctorId, patient[0].id, `${8 + i}:00`],
+      ),
+    );
+    await client.query("rollback");
+    perOccurrence.push(ms / Number(result.rows[0].n));
+  }
+  table([
+    ["weekly series of 52 occurrences (10 series)", "ms per occurrence p50", "max"],
+    ["create_appointment_series", fmt(percentile(perOccurrence, 0.5)), fmt(Math.max(...perOccurrence))],
+  ]);
+  await client.end();
+}
+
 /** Single-row inserts as the owner, with every trigger vs with the table's own triggers disabled. */
 async function insertThroughput(db: Database, normal: Clinic) {
   const owner = new Client({ connectionString: db.ownerUrl });
@@ -549,6 +620,10 @@ async function main() {
       await rlsVsOwner(db, normal, big);
       console.log("\n== GraphQL over HTTP vs raw pg (owner with a filter; RLS in a request transaction), same process");
       await graphqlVsRaw(db, normal);
+      console.log("\n== scheduling: free slots vs the plain schedule query (RLS, prepared, 100 runs each)");
+      await loadWorkingHours(owner);
+      await owner.query("update app_public.tenants set booking_horizon_days = 730");
+      await scheduling(db, normal);
       console.log("\n== single-row inserts: every trigger vs the table's own triggers disabled (foreign keys kept)");
       await insertThroughput(db, normal);
       console.log("\n== patient search: search_patients on the tenant with 100,000 patients, 4-letter fragments");

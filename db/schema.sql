@@ -12,6 +12,9 @@ comment on schema app_public is 'Everything the GraphQL API exposes. Every table
 grant usage on schema app_public to clinic_anonymous;
 grant usage on schema app_public to clinic_user;
 
+create type app_public.series_scope as enum ('this', 'following', 'all');
+comment on type app_public.series_scope is 'Which occurrences of a series a change reaches: `this` one, this and the `following` ones (the series splits there), or `all` upcoming ones.';
+
 -- app_private.email_deliveries
 create table app_private.email_deliveries (
   idempotency_key text not null,
@@ -143,6 +146,81 @@ comment on column app_private.user_secrets.user_id is 'The user the password bel
 comment on column app_private.user_secrets.password_hash is 'argon2id hash in PHC string format; the server never stores or logs the password itself.';
 comment on column app_private.user_secrets.password_set_at is 'When the password was last set.';
 
+-- app_public.appointment_series
+create table app_public.appointment_series (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  doctor_id uuid not null,
+  patient_id uuid not null,
+  office_id character varying(50),
+  visit_type_id uuid,
+  rrule text not null,
+  first_date date not null,
+  start_time time without time zone not null,
+  duration_minutes integer not null,
+  reason text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint appointment_series_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
+  constraint appointment_series_duration_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 480))),
+  constraint appointment_series_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id),
+  constraint appointment_series_pkey PRIMARY KEY (id),
+  constraint appointment_series_reason_check CHECK ((length(reason) <= 1000)),
+  constraint appointment_series_rrule_check CHECK ((length(rrule) <= 200)),
+  constraint appointment_series_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint appointment_series_tenant_id_id_key UNIQUE (tenant_id, id),
+  constraint appointment_series_visit_type_fkey FOREIGN KEY (tenant_id, visit_type_id) REFERENCES app_public.visit_types(tenant_id, id)
+);
+comment on table app_public.appointment_series is '@behavior -insert -update -delete
+A recurring visit: the rule it was booked with and what its occurrences share. The occurrences are real appointments (`appointments` with `seriesId`); create a series with `createAppointmentSeries`, change it with `updateAppointmentSeries`. Everyone in the tenant reads them.';
+comment on column app_public.appointment_series.id is 'Identifier of the series.';
+comment on column app_public.appointment_series.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
+comment on column app_public.appointment_series.doctor_id is 'The doctor the occurrences were booked with (a later change of one occurrence is on that appointment).';
+comment on column app_public.appointment_series.patient_id is 'The patient.';
+comment on column app_public.appointment_series.office_id is 'The office, one of the doctor''s, or NULL when undecided.';
+comment on column app_public.appointment_series.visit_type_id is 'The kind of visit, optional.';
+comment on column app_public.appointment_series.rrule is 'The RFC 5545 recurrence rule (e.g. `FREQ=WEEKLY;BYDAY=TU;COUNT=10`); a split ends it with UNTIL on the day before the split.';
+comment on column app_public.appointment_series.first_date is 'The local date of the first occurrence (DTSTART).';
+comment on column app_public.appointment_series.start_time is 'The local start time of every occurrence, in the tenant''s time zone, on both sides of a daylight-saving change.';
+comment on column app_public.appointment_series.duration_minutes is 'How long each occurrence lasts.';
+comment on column app_public.appointment_series.reason is 'Why the patient comes.';
+comment on column app_public.appointment_series.created_at is 'When the series was booked.';
+comment on column app_public.appointment_series.updated_at is 'When the series was last changed.';
+comment on constraint appointment_series_doctor_fkey on app_public.appointment_series is '@fieldName doctor
+@foreignFieldName appointmentSeries
+The doctor, always of the same tenant.';
+comment on constraint appointment_series_patient_fkey on app_public.appointment_series is '@fieldName patient
+@foreignFieldName appointmentSeries
+The patient, always of the same tenant.';
+comment on constraint appointment_series_tenant_id_id_key on app_public.appointment_series is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+comment on constraint appointment_series_visit_type_fkey on app_public.appointment_series is '@fieldName visitType
+@foreignFieldName appointmentSeries
+The visit type, always of the same tenant.';
+CREATE INDEX appointment_series_doctor_idx ON app_public.appointment_series USING btree (tenant_id, doctor_id);
+CREATE INDEX appointment_series_patient_idx ON app_public.appointment_series USING btree (tenant_id, patient_id);
+CREATE INDEX appointment_series_visit_type_idx ON app_public.appointment_series USING btree (tenant_id, visit_type_id);
+alter table app_public.appointment_series enable row level security;
+alter table app_public.appointment_series force row level security;
+create policy insert_as_front_desk on app_public.appointment_series
+  for insert to clinic_user
+  with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
+comment on policy insert_as_front_desk on app_public.appointment_series is 'Admins and receptionists book series, as they book appointments.';
+create policy select_own_tenant on app_public.appointment_series
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.appointment_series is 'Everyone in the tenant reads its series.';
+create policy update_as_front_desk on app_public.appointment_series
+  for update to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))))
+  with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
+comment on policy update_as_front_desk on app_public.appointment_series is 'Admins and receptionists change series (time, office, doctor).';
+CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.appointment_series FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.appointment_series FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+grant select on table app_public.appointment_series to clinic_user;
+grant insert (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason) on table app_public.appointment_series to clinic_user;
+grant update (doctor_id, office_id, rrule, start_time) on table app_public.appointment_series to clinic_user;
+
 -- app_public.appointments
 create table app_public.appointments (
   id uuid default gen_random_uuid() not null,
@@ -159,6 +237,8 @@ create table app_public.appointments (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   visit_type_id uuid,
+  outside_hours boolean default false not null,
+  series_id uuid,
   constraint appointments_cancellation_reason_check CHECK ((length(cancellation_reason) <= 1000)),
   constraint appointments_check CHECK ((ends_at > starts_at)),
   constraint appointments_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
@@ -167,6 +247,7 @@ create table app_public.appointments (
   constraint appointments_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id),
   constraint appointments_pkey PRIMARY KEY (id),
   constraint appointments_reason_check CHECK ((length(reason) <= 1000)),
+  constraint appointments_series_fkey FOREIGN KEY (tenant_id, series_id) REFERENCES app_public.appointment_series(tenant_id, id),
   constraint appointments_status_check CHECK ((status = ANY (ARRAY['proposed'::text, 'pending'::text, 'booked'::text, 'arrived'::text, 'checked-in'::text, 'fulfilled'::text, 'cancelled'::text, 'noshow'::text, 'entered-in-error'::text, 'waitlist'::text]))),
   constraint appointments_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint appointments_tenant_id_id_key UNIQUE (tenant_id, id),
@@ -189,6 +270,9 @@ comment on column app_public.appointments.cancellation_reason is 'Why the appoin
 comment on column app_public.appointments.created_at is 'When the appointment was booked.';
 comment on column app_public.appointments.updated_at is 'When the appointment was last changed.';
 comment on column app_public.appointments.visit_type_id is 'The kind of visit, optional: its buffers keep the doctor free before and after the appointment.';
+comment on column app_public.appointments.outside_hours is 'Booked outside the doctor''s working hours on purpose, by an admin or a receptionist (HOURS otherwise); an admin''s marked booking may also be sooner than the booking notice or beyond the horizon. Shown in the schedule so staff see the exception.';
+comment on column app_public.appointments.series_id is '@behavior -insert -update
+The recurring series this appointment is an occurrence of, if any; set by createAppointmentSeries and updateAppointmentSeries.';
 comment on constraint appointments_doctor_fkey on app_public.appointments is '@fieldName doctor
 @foreignFieldName appointments
 The doctor, always of the same tenant.';
@@ -196,6 +280,9 @@ comment on constraint appointments_no_double_booking on app_public.appointments 
 comment on constraint appointments_patient_fkey on app_public.appointments is '@fieldName patient
 @foreignFieldName appointments
 The patient, always of the same tenant.';
+comment on constraint appointments_series_fkey on app_public.appointments is '@fieldName series
+@foreignFieldName appointments
+The series, always of the same tenant.';
 comment on constraint appointments_tenant_id_id_key on app_public.appointments is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 comment on constraint appointments_tenant_id_id_patient_id_key on app_public.appointments is '@behavior -single -update -delete
@@ -205,6 +292,7 @@ comment on constraint appointments_visit_type_fkey on app_public.appointments is
 The visit type, always of the same tenant.';
 CREATE INDEX appointments_tenant_id_doctor_id_starts_at_idx ON app_public.appointments USING btree (tenant_id, doctor_id, starts_at);
 CREATE INDEX appointments_tenant_id_patient_id_idx ON app_public.appointments USING btree (tenant_id, patient_id);
+CREATE INDEX appointments_tenant_id_series_id_idx ON app_public.appointments USING btree (tenant_id, series_id, starts_at);
 CREATE INDEX appointments_tenant_id_starts_at_idx ON app_public.appointments USING btree (tenant_id, starts_at);
 CREATE INDEX appointments_tenant_id_visit_type_id_idx ON app_public.appointments USING btree (tenant_id, visit_type_id);
 alter table app_public.appointments enable row level security;
@@ -228,11 +316,12 @@ create policy update_as_front_desk_or_own_doctor on app_public.appointments
 comment on policy update_as_front_desk_or_own_doctor on app_public.appointments is 'Admins and receptionists change any appointment; a doctor changes the status and notes of their own (columns guarded by a trigger).';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
-CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin,receptionist', 'doctor_id', 'patient_id', 'office_id', 'starts_at', 'ends_at', 'reason', 'visit_type_id');
+CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin,receptionist', 'doctor_id', 'patient_id', 'office_id', 'starts_at', 'ends_at', 'reason', 'visit_type_id', 'outside_hours', 'series_id');
 CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id, status, starts_at, ends_at ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_office();
+CREATE TRIGGER _400_check_booking_rules BEFORE INSERT OR UPDATE OF starts_at, ends_at, doctor_id, office_id, status, outside_hours ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_booking_rules();
 grant delete, select on table app_public.appointments to clinic_user;
-grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id) on table app_public.appointments to clinic_user;
-grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id) on table app_public.appointments to clinic_user;
+grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
+grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
 
 -- app_public.doctors
 create table app_public.doctors (
@@ -1249,6 +1338,25 @@ $function$;
 comment on function app_private.like_pattern_text(text) is 'The text with LIKE''s wildcards (`%`, `_`) and escape character escaped, so a search for "50%" looks for those characters.';
 grant execute on function app_private.like_pattern_text(text) to clinic_user;
 
+CREATE OR REPLACE FUNCTION app_private.local_instant(local timestamp without time zone, time_zone text)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE STRICT
+AS $function$
+  -- PostgreSQL reads a local time in a gap with the offset before the gap (02:30 on a
+  -- spring-forward night becomes 03:30), as RFC 5545 (3.3.5) asks, but a repeated local time
+  -- as its later instant, where RFC 5545 asks for the first. The same local time a day earlier,
+  -- plus one day of real time, is that first instant when it reads back as the same local time.
+  select case
+    when ((local - interval '1 day') at time zone time_zone) + interval '1 day' < (local at time zone time_zone)
+     and (((local - interval '1 day') at time zone time_zone) + interval '1 day') at time zone time_zone = local
+    then ((local - interval '1 day') at time zone time_zone) + interval '1 day'
+    else local at time zone time_zone
+  end
+$function$;
+comment on function app_private.local_instant(timestamp without time zone,text) is 'The instant of a local date and time in a time zone, as RFC 5545 (3.3.5) reads recurring local times: a time skipped by a spring-forward night is read with the offset before the gap (02:30 becomes 03:30); a time repeated by a fall-back night is its first instant.';
+grant execute on function app_private.local_instant(timestamp without time zone,text) to clinic_user;
+
 CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  RETURNS TABLE(password_hash text, is_active boolean, session jsonb)
  LANGUAGE sql
@@ -1306,6 +1414,20 @@ begin
 end;
 $function$;
 comment on function app_private.new_password_token(uuid) is 'A fresh one-time set-password token for the user (valid 72 hours), replacing the unused one if any: what an admin''s issueActivationToken hands over. Only its SHA-256 is stored. Owner only: callers check who may ask.';
+
+CREATE OR REPLACE FUNCTION app_private.raise_series_conflicts(conflicts jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if jsonb_array_length(conflicts) > 0 then
+    raise exception '% of the dates cannot be booked; nothing was changed.', jsonb_array_length(conflicts)
+      using errcode = 'RECUR', detail = conflicts::text;
+  end if;
+end;
+$function$;
+comment on function app_private.raise_series_conflicts(jsonb) is 'Raises RECUR, with the refused occurrences as JSON in the detail (clients get them as `extensions.conflicts`), when there are any: a series is written all or nothing.';
+grant execute on function app_private.raise_series_conflicts(jsonb) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.refresh_token_successor(token text)
  RETURNS text
@@ -1425,6 +1547,91 @@ end;
 $function$;
 comment on function app_private.rotate_refresh_token(text,interval,interval) is 'Exchanges a refresh token for its successor, the session (family) id and the user''s session. Presented again within `reuse_interval` of its rotation, it returns the same successor (two browser tabs refreshing together keep one session). No row for an unknown, expired or revoked token; a token reused after the interval (or of a deactivated user) revokes its family and returns no row. The revocation commits: it is not an error.';
 grant execute on function app_private.rotate_refresh_token(text,interval,interval) to clinic_anonymous;
+
+CREATE OR REPLACE FUNCTION app_private.rrule_dates(rrule text, first_date date)
+ RETURNS SETOF date
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  v_part text;
+  v_key text;
+  v_value text;
+  v_freq text;
+  v_interval integer := 1;
+  v_by_day integer[];
+  v_count integer;
+  v_until date;
+  v_last date := first_date + interval '1 year' - interval '1 day';
+  v_dates date[];
+begin
+  if rrule is null or first_date is null then
+    raise exception 'Give a recurrence rule and a first date.' using errcode = 'INVAL';
+  end if;
+  foreach v_part in array string_to_array(regexp_replace(upper(btrim(rrule)), '^RRULE:', ''), ';') loop
+    v_key := split_part(v_part, '=', 1);
+    v_value := substr(v_part, length(v_key) + 2);
+    case
+      when v_key = 'FREQ' and v_value in ('DAILY', 'WEEKLY', 'MONTHLY') then
+        v_freq := v_value;
+      when v_key = 'INTERVAL' and v_value ~ '^[1-9][0-9]?$' then
+        v_interval := v_value::integer;
+      when v_key = 'BYDAY' and v_value ~ '^(MO|TU|WE|TH|FR|SA|SU)(,(MO|TU|WE|TH|FR|SA|SU))*$' then
+        select array_agg(array_position(array['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'], d))
+          into v_by_day from unnest(string_to_array(v_value, ',')) d;
+      when v_key = 'COUNT' and v_value ~ '^[1-9][0-9]{0,2}$' and v_value::integer <= 100 then
+        v_count := v_value::integer;
+      when v_key = 'UNTIL' and v_value ~ '^[0-9]{8}$' then
+        v_until := to_date(v_value, 'YYYYMMDD');
+      else
+        raise exception 'The recurrence rule part "%" is not supported: use FREQ (DAILY, WEEKLY, MONTHLY), INTERVAL, BYDAY (weekly), and COUNT (at most 100) or UNTIL (a date, YYYYMMDD).',
+          left(v_part, 40) using errcode = 'INVAL';
+    end case;
+  end loop;
+  if v_freq is null or (v_count is null) = (v_until is null) or (v_by_day is not null and v_freq <> 'WEEKLY') then
+    raise exception 'A recurrence rule needs FREQ, and COUNT or UNTIL (one of them); BYDAY only with FREQ=WEEKLY.'
+      using errcode = 'INVAL';
+  end if;
+  if v_until > v_last then
+    raise exception 'A series lasts at most one year: UNTIL is on or before %.', to_char(v_last, 'YYYYMMDD')
+      using errcode = 'INVAL';
+  end if;
+  if v_by_day is not null and not extract(isodow from first_date)::integer = any (v_by_day) then
+    raise exception 'The first date must fall on one of the BYDAY days.' using errcode = 'INVAL';
+  end if;
+
+  select array_agg(day order by day) into v_dates
+  from (
+    select day::date as day
+    from generate_series(first_date, least(v_until, v_last), make_interval(days => v_interval)) day
+    where v_freq = 'DAILY'
+    union all
+    -- Weeks start on Monday (WKST=MO); every INTERVAL-th week from the first date's, on BYDAY.
+    select day::date
+    from generate_series(first_date, least(v_until, v_last), interval '1 day') day
+    where v_freq = 'WEEKLY'
+      and ((day::date - (first_date - extract(isodow from first_date)::integer + 1)) / 7) % v_interval = 0
+      and extract(isodow from day)::integer = any (coalesce(v_by_day, array[extract(isodow from first_date)::integer]))
+    union all
+    -- RFC 5545 skips months without the day (no 31 February), where date arithmetic would clamp.
+    select (first_date + make_interval(months => k * v_interval))::date
+    from generate_series(0, 12) k
+    where v_freq = 'MONTHLY'
+      and extract(day from first_date + make_interval(months => k * v_interval)) = extract(day from first_date)
+      and first_date + make_interval(months => k * v_interval) <= least(v_until, v_last)
+  ) dates;
+  if v_count > coalesce(array_length(v_dates, 1), 0) then
+    raise exception 'A series lasts at most one year: % occurrences do not fit.', v_count using errcode = 'INVAL';
+  end if;
+  if v_count is null and array_length(v_dates, 1) > 100 then
+    raise exception 'A series has at most 100 occurrences; this one would have %.', array_length(v_dates, 1)
+      using errcode = 'INVAL';
+  end if;
+  return query select d from unnest(v_dates[1:coalesce(v_count, 100)]) d;
+end;
+$function$;
+comment on function app_private.rrule_dates(text,date) is 'The local dates of an RFC 5545 recurrence rule from its first date (DTSTART), in the subset series use: FREQ=DAILY, WEEKLY or MONTHLY; INTERVAL; BYDAY for weekly rules (weeks start on Monday, and the first date must be one of the days); COUNT (at most 100) or UNTIL (YYYYMMDD, inclusive); at most one year and 100 dates. A monthly rule skips months that lack the day, as RFC 5545 does. INVAL for anything else.';
+grant execute on function app_private.rrule_dates(text,date) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.schedule_trial_notices(at timestamp with time zone DEFAULT now())
  RETURNS SETOF app_private.trial_notices
@@ -1582,6 +1789,54 @@ begin
 end;
 $function$;
 comment on function app_private.tg__timestamps() is 'Keeps created_at and updated_at honest: set by the database, never by a client.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_appointments__check_booking_rules()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_role text := app_public.current_user_role();
+  v_notice_minutes integer;
+  v_horizon_days integer;
+begin
+  -- Sessions without claims are the owner or an operator; API sessions without claims write nothing.
+  if app_public.current_tenant_id() is null or not app_private.holds_slot(new.status) then
+    return new;
+  end if;
+  if tg_op = 'UPDATE'
+     and new.starts_at = old.starts_at and new.ends_at = old.ends_at
+     and (old.ends_at <= now() -- a past appointment's corrections (noshow → fulfilled) are history
+          or (app_private.holds_slot(old.status)
+              and new.doctor_id = old.doctor_id and new.office_id is not distinct from old.office_id
+              and (new.outside_hours or not old.outside_hours))) then
+    return new; -- neither booked, moved, re-activated nor unmarked: later changes of hours leave it be
+  end if;
+
+  if not (new.outside_hours and v_role = 'admin') then
+    select t.booking_notice_minutes, t.booking_horizon_days into v_notice_minutes, v_horizon_days
+      from app_public.tenants t where t.id = new.tenant_id;
+    if new.starts_at < now() and v_notice_minutes = 0 then
+      raise exception 'An appointment cannot start in the past; an admin may record one, marked outside hours.'
+        using errcode = 'HOURS';
+    end if;
+    if new.starts_at < now() + make_interval(mins => v_notice_minutes) then
+      raise exception 'Appointments start at least % minutes from now (the booking notice); an admin may book sooner, marked outside hours.',
+        v_notice_minutes using errcode = 'HOURS';
+    end if;
+    if new.starts_at >= now() + make_interval(days => v_horizon_days) then
+      raise exception 'Appointments are booked at most % days ahead (the booking horizon); an admin may book further, marked outside hours.',
+        v_horizon_days using errcode = 'HOURS';
+    end if;
+  end if;
+  if not new.outside_hours
+     and not app_private.within_working_hours(new.tenant_id, new.doctor_id, new.office_id, new.starts_at, new.ends_at) then
+    raise exception 'The doctor does not work then at that office; choose a free slot, or mark the appointment outside hours.'
+      using errcode = 'HOURS';
+  end if;
+  return new;
+end;
+$function$;
+comment on function app_private.tg_appointments__check_booking_rules() is 'The booking rules, on every write that books, moves, re-activates or unmarks an upcoming appointment that holds a slot: inside the doctor''s working hours at that office and outside time off unless marked `outside_hours`; no sooner than the booking notice and within the horizon unless an admin marked it. Raises HOURS. Sessions without claims (the owner, operators) are not API writes and are not checked.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_appointments__check_office()
  RETURNS trigger
@@ -1809,6 +2064,71 @@ AS $function$
 $function$;
 comment on function app_private.welcome_email(uuid) is 'The recipient and facts of a new tenant''s welcome e-mail: its first active admin, the one who signed up.';
 
+CREATE OR REPLACE FUNCTION app_private.within_working_hours(tenant_id uuid, doctor_id uuid, office_id text, starts_at timestamp with time zone, ends_at timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- One working range of the appointment's local day holds all of it, and no time off of that
+  -- office (or of all offices) touches it. An undecided office (NULL) may be any of the doctor's.
+  select exists (
+    select
+    from app_public.tenants t
+    cross join lateral (select (within_working_hours.starts_at at time zone t.time_zone)::date as day) d
+    join app_public.working_hours w
+      on w.tenant_id = within_working_hours.tenant_id
+     and w.doctor_id = within_working_hours.doctor_id
+     and (within_working_hours.office_id is null or w.office_id = within_working_hours.office_id)
+     and w.weekday = extract(isodow from d.day)
+     and (w.valid_from is null or w.valid_from <= d.day)
+     and (w.valid_until is null or w.valid_until >= d.day)
+    where t.id = within_working_hours.tenant_id
+      and (d.day + w.starts_at) at time zone t.time_zone <= within_working_hours.starts_at
+      and (d.day + w.ends_at) at time zone t.time_zone >= within_working_hours.ends_at
+      and not exists (
+        select from app_public.time_off_periods o
+        where o.tenant_id = within_working_hours.tenant_id and o.doctor_id = within_working_hours.doctor_id
+          and (o.office_id is null or o.office_id = w.office_id)
+          and tstzrange(o.starts_at, o.ends_at) && tstzrange(within_working_hours.starts_at, within_working_hours.ends_at)))
+$function$;
+comment on function app_private.within_working_hours(uuid,uuid,text,timestamp with time zone,timestamp with time zone) is 'Whether the doctor works the whole of [starts_at, ends_at) at the office (any of theirs when NULL): inside one range of working hours of that local day, in the tenant''s time zone, and clear of time off. Reads under the caller''s row-level security; every query is pinned to the given tenant.';
+grant execute on function app_private.within_working_hours(uuid,uuid,text,timestamp with time zone,timestamp with time zone) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_private.write_occurrence(appointment_id uuid, series_id uuid, doctor_id uuid, patient_id uuid, office_id text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, cancellation_reason text, visit_type_id uuid, reason text, outside_hours boolean)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+begin
+  begin
+    if write_occurrence.appointment_id is null then
+      insert into app_public.appointments
+        (series_id, doctor_id, patient_id, office_id, starts_at, ends_at, visit_type_id, reason, outside_hours)
+      values (write_occurrence.series_id, write_occurrence.doctor_id, write_occurrence.patient_id, write_occurrence.office_id,
+              write_occurrence.starts_at, write_occurrence.ends_at, write_occurrence.visit_type_id, write_occurrence.reason,
+              write_occurrence.outside_hours);
+    else
+      update app_public.appointments a set
+        doctor_id = write_occurrence.doctor_id,
+        office_id = write_occurrence.office_id,
+        starts_at = write_occurrence.starts_at,
+        ends_at = write_occurrence.ends_at,
+        status = write_occurrence.status,
+        cancellation_reason = coalesce(write_occurrence.cancellation_reason, a.cancellation_reason)
+      where a.id = write_occurrence.appointment_id;
+    end if;
+    return null;
+  exception
+    when exclusion_violation then
+      return jsonb_build_object('startsAt', write_occurrence.starts_at, 'code', 'OVLAP',
+        'message', 'The doctor already has an appointment at that time.');
+    when sqlstate 'HOURS' or sqlstate 'OFFIC' then
+      return jsonb_build_object('startsAt', write_occurrence.starts_at, 'code', sqlstate, 'message', sqlerrm);
+  end;
+end;
+$function$;
+comment on function app_private.write_occurrence(uuid,uuid,uuid,uuid,text,timestamp with time zone,timestamp with time zone,text,text,uuid,text,boolean) is 'Books (no appointment_id) or changes one occurrence of a series under every rule of appointments, in a subtransaction: NULL when written, or the conflict (`startsAt`, `code` OVLAP, HOURS or OFFIC, `message`) when refused, so a series can report every refused date before giving up. Other errors propagate.';
+grant execute on function app_private.write_occurrence(uuid,uuid,uuid,uuid,text,timestamp with time zone,timestamp with time zone,text,text,uuid,text,boolean) to clinic_user;
+
 CREATE OR REPLACE FUNCTION app_public."current_user"()
  RETURNS app_public.users
  LANGUAGE sql
@@ -1841,6 +2161,53 @@ end;
 $function$;
 comment on function app_public.add_doctor(text,text,text,text,text,jsonb) is 'Admins: adds a doctor, with their offices, in one step. With an e-mail the doctor also gets a user account (role doctor), activated with `issueActivationToken`. Runs with the caller''s rights, so policies, the plan limit (PLANL) and office rules (OFFIC) all apply.';
 grant execute on function app_public.add_doctor(text,text,text,text,text,jsonb) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.create_appointment_series(doctor_id uuid, patient_id uuid, office_id text, first_date date, start_time time without time zone, rrule text, duration_minutes integer DEFAULT NULL::integer, visit_type_id uuid DEFAULT NULL::uuid, reason text DEFAULT NULL::text, outside_hours boolean DEFAULT false)
+ RETURNS app_public.appointment_series
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_time_zone text;
+  v_duration integer := create_appointment_series.duration_minutes;
+  v_series app_public.appointment_series;
+  v_date date;
+  v_starts_at timestamptz;
+  v_conflict jsonb;
+  v_conflicts jsonb := '[]';
+begin
+  perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  select t.time_zone into v_time_zone from app_public.tenants t where t.id = app_public.current_tenant_id();
+  if create_appointment_series.visit_type_id is not null then
+    select v.duration_minutes into v_duration from app_public.visit_types v
+      where v.tenant_id = app_public.current_tenant_id() and v.id = create_appointment_series.visit_type_id and v.is_active;
+    if not found then
+      raise exception 'There is no such active visit type.' using errcode = 'INVAL';
+    end if;
+  elsif v_duration is null then
+    raise exception 'Give a visit type, or a duration of 5 to 480 minutes.' using errcode = 'INVAL';
+  end if;
+  insert into app_public.appointment_series
+    (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason)
+  values (create_appointment_series.doctor_id, create_appointment_series.patient_id, create_appointment_series.office_id,
+          create_appointment_series.visit_type_id, regexp_replace(upper(btrim(create_appointment_series.rrule)), '^RRULE:', ''),
+          create_appointment_series.first_date,
+          create_appointment_series.start_time, v_duration, create_appointment_series.reason)
+  returning * into v_series;
+  for v_date in select d from app_private.rrule_dates(v_series.rrule, v_series.first_date) d loop
+    v_starts_at := app_private.local_instant(v_date + v_series.start_time, v_time_zone);
+    v_conflict := app_private.write_occurrence(null, v_series.id, v_series.doctor_id, v_series.patient_id, v_series.office_id,
+      v_starts_at, v_starts_at + make_interval(mins => v_series.duration_minutes), 'booked', null,
+      v_series.visit_type_id, v_series.reason, create_appointment_series.outside_hours);
+    if v_conflict is not null then
+      v_conflicts := v_conflicts || jsonb_build_array(v_conflict || jsonb_build_object('date', v_date));
+    end if;
+  end loop;
+  perform app_private.raise_series_conflicts(v_conflicts);
+  return v_series;
+end;
+$function$;
+comment on function app_public.create_appointment_series(uuid,uuid,text,date,time without time zone,text,integer,uuid,text,boolean) is 'Books a recurring visit: an appointment on every date of the RFC 5545 rule `rrule` (FREQ DAILY, WEEKLY or MONTHLY; INTERVAL; BYDAY for weekly; COUNT or UNTIL; at most one year and 100 occurrences) from `firstDate`, each at `startTime` local time in the tenant''s zone (so 09:00 stays 09:00 across daylight-saving changes; a time skipped by a spring-forward night is read as the hour after, RFC 5545), lasting `durationMinutes` or the visit type''s duration. Every occurrence passes every booking rule, all or nothing: RECUR lists each refused date with its code (OVLAP, HOURS, OFFIC) in `extensions.conflicts`. Admins and receptionists.';
+grant execute on function app_public.create_appointment_series(uuid,uuid,text,date,time without time zone,text,integer,uuid,text,boolean) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.current_doctor_id()
  RETURNS uuid
@@ -2043,3 +2410,110 @@ $function$;
 comment on function app_public.tenants_is_read_only(app_public.tenants) is '@notNull
 True once the trial has ended on a plan with a trial: the clinic group can read everything but change nothing until an operator changes its plan.';
 grant execute on function app_public.tenants_is_read_only(app_public.tenants) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.upcoming_appointments_outside_hours()
+ RETURNS SETOF app_public.appointments
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select a.*
+  from app_public.appointments a
+  where a.tenant_id = app_public.current_tenant_id()
+    and a.ends_at > now()
+    and app_private.holds_slot(a.status)
+    and not a.outside_hours
+    and not app_private.within_working_hours(a.tenant_id, a.doctor_id, a.office_id, a.starts_at, a.ends_at)
+  order by a.starts_at, a.id
+$function$;
+comment on function app_public.upcoming_appointments_outside_hours() is 'Upcoming appointments booked inside working hours that a later change of hours or new time off has left outside them: the ones to move or to confirm by marking them `outsideHours`.';
+grant execute on function app_public.upcoming_appointments_outside_hours() to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.update_appointment_series(appointment_id uuid, scope app_public.series_scope, start_time time without time zone DEFAULT NULL::time without time zone, office_id text DEFAULT NULL::text, doctor_id uuid DEFAULT NULL::uuid, status text DEFAULT NULL::text, cancellation_reason text DEFAULT NULL::text)
+ RETURNS SETOF app_public.appointments
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_time_zone text;
+  v_from app_public.appointments;
+  v_series app_public.appointment_series;
+  v_series_id uuid;
+  v_occurrence app_public.appointments;
+  v_local timestamp;
+  v_starts_at timestamptz;
+  v_conflict jsonb;
+  v_conflicts jsonb := '[]';
+  v_ids uuid[] := '{}';
+begin
+  perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  if update_appointment_series.scope is null then
+    raise exception 'Say which occurrences to change: this, following or all.' using errcode = 'INVAL';
+  end if;
+  select t.time_zone into v_time_zone from app_public.tenants t where t.id = app_public.current_tenant_id();
+  select * into v_from from app_public.appointments a
+    where a.tenant_id = app_public.current_tenant_id() and a.id = update_appointment_series.appointment_id;
+  select * into v_series from app_public.appointment_series s
+    where s.tenant_id = app_public.current_tenant_id() and s.id = v_from.series_id;
+  if v_series.id is null then
+    raise exception 'There is no such occurrence of a series.' using errcode = 'NTFND';
+  end if;
+  v_series_id := v_series.id;
+
+  if scope <> 'this' and (start_time is not null or office_id is not null or doctor_id is not null) then
+    if scope = 'following' and v_from.starts_at > (
+         select min(a.starts_at) from app_public.appointments a
+         where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id) then
+      -- Split: the series so far ends the day before; the rest becomes a series of its own, with
+      -- the occurrences from this one on (a COUNT counts what is left).
+      v_local := v_from.starts_at at time zone v_time_zone;
+      insert into app_public.appointment_series
+        (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason)
+      values (v_series.doctor_id, v_series.patient_id, v_series.office_id, v_series.visit_type_id,
+              regexp_replace(v_series.rrule, 'COUNT=[0-9]+', 'COUNT=' || (
+                select count(*) from app_public.appointments a
+                where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at)),
+              v_local::date, v_series.start_time, v_series.duration_minutes, v_series.reason)
+      returning id into v_series_id;
+      update app_public.appointment_series s
+        set rrule = regexp_replace(s.rrule, ';?(COUNT|UNTIL)=[^;]*', '', 'g') || ';UNTIL=' || to_char(v_local::date - 1, 'YYYYMMDD')
+        where s.tenant_id = v_series.tenant_id and s.id = v_series.id;
+      update app_public.appointments a set series_id = v_series_id
+        where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at;
+    end if;
+    update app_public.appointment_series s
+      set start_time = coalesce(update_appointment_series.start_time, s.start_time),
+          office_id = coalesce(update_appointment_series.office_id, s.office_id),
+          doctor_id = coalesce(update_appointment_series.doctor_id, s.doctor_id)
+      where s.tenant_id = v_series.tenant_id and s.id = v_series_id;
+  end if;
+
+  for v_occurrence in
+    select * from app_public.appointments a
+    where a.tenant_id = v_series.tenant_id and a.series_id = v_series_id
+      and case scope
+            when 'this' then a.id = v_from.id
+            when 'following' then a.starts_at >= v_from.starts_at and app_private.holds_slot(a.status)
+            else a.starts_at > now() and app_private.holds_slot(a.status)
+          end
+    order by a.starts_at
+  loop
+    v_local := v_occurrence.starts_at at time zone v_time_zone;
+    v_starts_at := coalesce(app_private.local_instant(v_local::date + update_appointment_series.start_time, v_time_zone),
+                            v_occurrence.starts_at);
+    v_conflict := app_private.write_occurrence(v_occurrence.id, v_occurrence.series_id,
+      coalesce(update_appointment_series.doctor_id, v_occurrence.doctor_id), v_occurrence.patient_id,
+      coalesce(update_appointment_series.office_id, v_occurrence.office_id),
+      v_starts_at, v_starts_at + (v_occurrence.ends_at - v_occurrence.starts_at),
+      coalesce(update_appointment_series.status, v_occurrence.status), update_appointment_series.cancellation_reason,
+      null, null, null);
+    if v_conflict is not null then
+      v_conflicts := v_conflicts || jsonb_build_array(v_conflict || jsonb_build_object('date', v_local::date));
+    end if;
+    v_ids := v_ids || v_occurrence.id;
+  end loop;
+  perform app_private.raise_series_conflicts(v_conflicts);
+  return query select * from app_public.appointments a
+    where a.tenant_id = v_series.tenant_id and a.id = any (v_ids) order by a.starts_at;
+end;
+$function$;
+comment on function app_public.update_appointment_series(uuid,app_public.series_scope,time without time zone,text,uuid,text,text) is 'Changes occurrences of the series that `appointmentId` belongs to: `THIS` one, it and the `FOLLOWING` ones (a change of time, office or doctor splits the series there: the earlier part ends the day before), or `ALL` upcoming ones. `startTime` is a new local time on each occurrence''s own date; `officeId` and `doctorId` move them; `status` (e.g. `cancelled`, with `cancellationReason`) cancels the same three ways. Only occurrences that hold a slot follow a FOLLOWING or ALL change. Every occurrence passes every booking rule, all or nothing (RECUR lists the refused dates). Returns the occurrences changed. Admins and receptionists; a doctor only changes the status of their own.';
+grant execute on function app_public.update_appointment_series(uuid,app_public.series_scope,time without time zone,text,uuid,text,text) to clinic_user;

@@ -11,6 +11,8 @@ export type ErrorCode =
   | "TRIAL"
   | "OFFIC"
   | "OVLAP"
+  | "HOURS"
+  | "RECUR"
   | "DNIED"
   | "TAKEN"
   | "NOREF"
@@ -27,14 +29,25 @@ export type ErrorCode =
 /** CREDS's message when a token or refresh token names a session that has ended (logout, reuse, deactivation). */
 export const SESSION_ENDED_MESSAGE = "The session has ended; sign in again.";
 
-/** What a client receives: a stable code and a plain message. */
-export interface PublicError {
-  code: ErrorCode;
+/** One occurrence of a recurring series that could not be booked or changed, and why. */
+export interface SeriesConflict {
+  /** The occurrence's local date, `YYYY-MM-DD`. */
+  date: string;
+  /** The occurrence's start, an ISO 8601 instant. */
+  startsAt: string;
+  code: "OVLAP" | "HOURS" | "OFFIC";
   message: string;
 }
 
+/** What a client receives: a stable code and a plain message; RECUR adds the refused occurrences. */
+export interface PublicError {
+  code: ErrorCode;
+  message: string;
+  conflicts?: SeriesConflict[];
+}
+
 /** SQLSTATEs raised by our own SQL with a message meant for people. */
-const ownCodes = new Set<string>(["PLANL", "TRIAL", "OFFIC", "DNIED", "TAKEN", "TOKEN", "INVAL", "NTFND"]);
+const ownCodes = new Set<string>(["PLANL", "TRIAL", "OFFIC", "HOURS", "DNIED", "TAKEN", "TOKEN", "INVAL", "NTFND"]);
 
 /** PostgreSQL's SQLSTATEs that clients may learn about, with our wording. */
 const postgresCodes: Record<string, PublicError> = {
@@ -69,6 +82,8 @@ export const httpStatus: Record<ErrorCode, number> = {
   TRIAL: 403,
   OFFIC: 400,
   OVLAP: 409,
+  HOURS: 409,
+  RECUR: 409,
   DNIED: 403,
   TAKEN: 409,
   NOREF: 400,
@@ -124,6 +139,11 @@ export function toPublicError(error: unknown): PublicError {
   const sqlState = (error as { code?: unknown } | null)?.code;
   if (typeof sqlState === "string") {
     if (ownCodes.has(sqlState)) return { code: sqlState as ErrorCode, message: (error as Error).message };
+    // A series refused as a whole: app_private.raise_series_conflicts puts the list in the detail.
+    if (sqlState === "RECUR") {
+      const conflicts = JSON.parse((error as { detail: string }).detail) as SeriesConflict[];
+      return { code: "RECUR", message: (error as Error).message, conflicts };
+    }
     const constraint = (error as { constraint?: unknown }).constraint;
     if (typeof constraint === "string" && constraintErrors[constraint]) return constraintErrors[constraint];
     if (postgresCodes[sqlState]) return postgresCodes[sqlState];

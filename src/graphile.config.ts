@@ -67,7 +67,9 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
         source: error.source,
         positions: error.positions,
         path: error.path,
-        extensions: { code: publicError.code },
+        extensions: publicError.conflicts
+          ? { code: publicError.code, conflicts: publicError.conflicts }
+          : { code: publicError.code },
       });
     }
     // What grafserv's defaultMaskError would log with console.error, logged as JSON without pg's row details.
@@ -93,6 +95,22 @@ const NoIntrospectionPlugin: GraphileConfig.Plugin = {
       setPreset(next, event) {
         event.validationRules.push(NoSchemaIntrospectionCustomRule);
         return next();
+      },
+    },
+  },
+};
+
+/**
+ * "Series" is its own plural, so simplify-inflection's list names would read `appointmentSerieses`;
+ * lists of series are `…SeriesList` instead (the query field `appointmentSeriesList`).
+ */
+const seriesListInflectionPlugin: GraphileConfig.Plugin = {
+  name: "SeriesListInflectionPlugin",
+  version: "0.0.0",
+  inflection: {
+    replace: {
+      distinctPluralize(previous, _options, str) {
+        return /series$/i.test(str) ? `${str}List` : previous!(str);
       },
     },
   },
@@ -134,6 +152,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       graphqlErrorCodesPlugin({ hideSuggestions: !options.introspection }),
       graphqlNotesPlugin,
       sessionEndedPlugin,
+      seriesListInflectionPlugin,
       ...(options.introspection ? [] : [NoIntrospectionPlugin]),
     ],
     // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index

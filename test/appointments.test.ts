@@ -36,8 +36,8 @@ const UPDATE_OFFICES = `
     updateDoctor(input: { rowId: $rowId, patch: { offices: $offices } }) { doctor { rowId offices } }
   }`;
 
-/** A day far in the future, so "upcoming" never depends on when the tests run. */
-const FUTURE = "2099-03-02";
+/** A day ahead, inside the booking horizon, so "upcoming" never depends on when the tests run. */
+const FUTURE = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
 /** A day long gone. */
 const PAST = "2001-03-02";
 const at = (time: string, day = FUTURE) => `${day}T${time}:00Z`;
@@ -80,12 +80,15 @@ interface Booking {
   notes?: string;
 }
 
-/** Books as the receptionist in SQL; returns the new id. */
+/**
+ * Books as the admin in SQL, marked outside hours (so past dates and any time are allowed: the
+ * booking rules have their own tests in booking-rules.test.ts); returns the new id.
+ */
 async function book(s: Setting, booking: Omit<Booking, "patientId" | "doctorId"> & { doctorId?: string }): Promise<string> {
-  return asClaims(s.clinic.receptionist.claims, async (client) => {
+  return asClaims(s.clinic.admin.claims, async (client) => {
     const { rows } = await client.query(
-      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, status, notes)
-       values ($1, $2, $3, $4, $5, coalesce($6, 'booked'), $7) returning id`,
+      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, status, notes, outside_hours)
+       values ($1, $2, $3, $4, $5, coalesce($6, 'booked'), $7, true) returning id`,
       [
         booking.doctorId ?? s.clinic.doctor.doctorId,
         s.patientId,
@@ -100,10 +103,10 @@ async function book(s: Setting, booking: Omit<Booking, "patientId" | "doctorId">
   });
 }
 
-/** Books as the receptionist over GraphQL; returns the response body. */
+/** Books as the receptionist over GraphQL, marked outside hours; returns the response body. */
 async function bookOverGraphql(s: Setting, appointment: Partial<Booking>): Promise<GraphQLBody> {
   const { body } = await server.graphql(s.clinic.receptionist.token, CREATE_APPOINTMENT, {
-    appointment: { doctorId: s.clinic.doctor.doctorId, patientId: s.patientId, ...appointment },
+    appointment: { doctorId: s.clinic.doctor.doctorId, patientId: s.patientId, outsideHours: true, ...appointment },
   });
   return body;
 }
@@ -222,12 +225,10 @@ describe("a doctor never holds two overlapping appointments that hold a slot (OV
     const s = await setting();
     await book(s, { startsAt: at("09:00"), endsAt: at("10:00") });
     const state = await sqlStateOf(s.clinic.receptionist.claims, (client) =>
-      client.query("insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at) values ($1, $2, $3, $4)", [
-        s.clinic.doctor.doctorId,
-        s.patientId,
-        at("08:30"),
-        at("09:01"),
-      ]),
+      client.query(
+        "insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at, outside_hours) values ($1, $2, $3, $4, true)",
+        [s.clinic.doctor.doctorId, s.patientId, at("08:30"), at("09:01")],
+      ),
     );
     expect(state).toBe("23P01");
     expect(await appointmentCount(s.clinic.tenantId)).toBe(1);
@@ -304,11 +305,10 @@ describe("times and statuses are checked (INVAL)", () => {
   test("SQL: ends_at <= starts_at raises SQLSTATE 23514", async () => {
     const s = await setting();
     const state = await sqlStateOf(s.clinic.receptionist.claims, (client) =>
-      client.query("insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at) values ($1, $2, $3, $3)", [
-        s.clinic.doctor.doctorId,
-        s.patientId,
-        at("10:00"),
-      ]),
+      client.query(
+        "insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at, outside_hours) values ($1, $2, $3, $3, true)",
+        [s.clinic.doctor.doctorId, s.patientId, at("10:00")],
+      ),
     );
     expect(state).toBe("23514");
   });
@@ -337,7 +337,7 @@ describe("times and statuses are checked (INVAL)", () => {
     expect(body.data.createAppointment.appointment.status).toBe("booked");
     const id = await asClaims(s.clinic.receptionist.claims, async (client) => {
       const { rows } = await client.query(
-        "insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at) values ($1, $2, $3, $4) returning id",
+        "insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at, outside_hours) values ($1, $2, $3, $4, true) returning id",
         [s.clinic.doctor.doctorId, s.patientId, at("11:00"), at("11:30")],
       );
       return rows[0].id as string;

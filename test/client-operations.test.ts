@@ -119,6 +119,7 @@ describe("with GRAPHQL_TRUSTED_DOCUMENTS_DIR set to client/trusted-documents/", 
       doctorId: clinic.doctor.doctorId,
       patientId,
       officeId: "north",
+      outsideHours: true,
       startsAt,
       endsAt: new Date(Date.parse(startsAt) + 1_800_000).toISOString(),
     });
@@ -135,6 +136,36 @@ describe("with GRAPHQL_TRUSTED_DOCUMENTS_DIR set to client/trusted-documents/", 
     expect(updateAppointment?.appointment?.status).toBe("cancelled");
     const schedule = await byId(generated.WeekScheduleDocument, week);
     expect(schedule.appointments?.nodes.map((node) => node?.status)).toEqual(["cancelled"]);
+
+    // A weekly series at north, a week ahead, inside hours set for that weekday; one occurrence moved.
+    const firstDate = new Date(Date.now() + 8 * 86_400_000).toISOString().slice(0, 10);
+    const weekday = ((new Date(`${firstDate}T12:00:00Z`).getUTCDay() + 6) % 7) + 1;
+    await byId(generated.SetWorkingHoursDocument, {
+      doctorId: clinic.doctor.doctorId,
+      officeId: "north",
+      weekday,
+      startsAt: "08:00",
+      endsAt: "18:00",
+    });
+    const { createAppointmentSeries } = await byId(generated.CreateWeeklySeriesDocument, {
+      doctorId: clinic.doctor.doctorId,
+      patientId,
+      officeId: "north",
+      firstDate,
+      startTime: "10:00",
+      rrule: "FREQ=WEEKLY;COUNT=3",
+      durationMinutes: 30,
+    });
+    const occurrences = createAppointmentSeries!.result!.appointments.nodes;
+    expect(occurrences).toHaveLength(3);
+    const { updateAppointmentSeries } = await byId(generated.ChangeSeriesDocument, {
+      appointmentId: occurrences[1]!.rowId,
+      scope: "this",
+      startTime: "11:00",
+    });
+    expect(updateAppointmentSeries?.result?.map((row) => row?.rowId)).toEqual([occurrences[1]!.rowId]);
+    const outside = await byId(generated.AppointmentsOutsideHoursDocument, {});
+    expect(outside.upcomingAppointmentsOutsideHours?.nodes).toEqual([]);
   });
 
   test("an ad-hoc query is refused, even the text of a committed operation, and so is an unknown id", async () => {

@@ -71,6 +71,8 @@ describe("the README's first session", () => {
       "FreeSlots",
       "CreatePatient",
       "BookAppointment",
+      "CreateWeeklySeries",
+      "ChangeSeries",
       "WeekSchedule",
       "CancelAppointment",
     ]);
@@ -154,6 +156,19 @@ describe("the README's first session", () => {
         tomorrow_at_nine: true,
         half_an_hour: true,
       });
+
+      // The weekly series: 8 visits from a week ahead on, at 10:00 Madrid time but the second, moved to 12:00.
+      const visits = await asOwner(async (client) => {
+        const { rows } = await client.query(
+          `select ((a.starts_at at time zone t.time_zone)::date - (now() at time zone t.time_zone)::date) as day,
+                  to_char(a.starts_at at time zone t.time_zone, 'HH24:MI') as clock
+             from app_public.appointments a join app_public.tenants t on t.id = a.tenant_id
+            where a.tenant_id = $1 and a.series_id is not null order by a.starts_at`,
+          [claims.tenant_id],
+        );
+        return rows.map((row) => `${row.day} ${row.clock}`);
+      });
+      expect(visits).toEqual([7, 14, 21, 28, 35, 42, 49, 56].map((day) => `${day} ${day === 14 ? "12:00" : "10:00"}`));
     }
     expect(new Set(tenants).size).toBe(2);
   });

@@ -187,8 +187,8 @@ export async function seedClinicalRows(clinic: Clinic) {
     const one = async (sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows[0].id as string;
     const patient = await one("insert into app_public.patients (full_name) values ('Pat Patient') returning id");
     const appointment = await one(
-      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at)
-       values ($1, $2, 'main', now() + interval '1 day', now() + interval '1 day 30 minutes') returning id`,
+      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, outside_hours)
+       values ($1, $2, 'main', now() + interval '1 day', now() + interval '1 day 30 minutes', true) returning id`,
       [clinic.doctor.doctorId, patient],
     );
     const medicine = await one(

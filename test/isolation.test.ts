@@ -119,8 +119,8 @@ describe("references never cross tenants", () => {
     );
   const book = (client: PoolClient, doctor: string, patient: string, office: string | null) =>
     client.query(
-      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at)
-       values ($1, $2, $3, now() + interval '3 days', now() + interval '3 days 30 minutes')`,
+      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, outside_hours)
+       values ($1, $2, $3, now() + interval '3 days', now() + interval '3 days 30 minutes', true)`,
       [doctor, patient, office],
     );
 

@@ -283,7 +283,9 @@ describe("worker and e-mail metrics", () => {
       expect(exposed).toMatch(/^worker_jobs_total\{task="send_welcome_email",outcome="success"\} 1$/m);
       expect(exposed).toMatch(/^worker_jobs_total\{task="send_account_email",outcome="error"\} 1$/m);
       expect(exposed).toMatch(/^emails_total\{outcome="failed"\} 1$/m);
-      expect(exposed).toMatch(/^emails_total\{outcome="sent"\} [12]$/m);
+      // The welcome e-mail at least; the doctor's account e-mail may still be on its way, and the
+      // hourly trial-notice sweep (crontab) may send other tests' notices when the hour turns.
+      expect(Number(/^emails_total\{outcome="sent"\} (\d+)$/m.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
       expect(exposed).toMatch(/^db_pool_connections\{pool="worker"\} \d+$/m);
     } finally {
       await worker.stop();

@@ -17,8 +17,8 @@ beforeAll(async () => {
     const patient = (await c.query("insert into app_public.patients (full_name) values ('Pia') returning id")).rows[0].id;
     const appointment = (
       await c.query(
-        `insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at)
-         values ($1, $2, now() + interval '2 days', now() + interval '2 days 20 minutes') returning id`,
+        `insert into app_public.appointments (doctor_id, patient_id, starts_at, ends_at, outside_hours)
+         values ($1, $2, now() + interval '2 days', now() + interval '2 days 20 minutes', true) returning id`,
         [clinic.doctor.doctorId, patient],
       )
     ).rows[0].id;

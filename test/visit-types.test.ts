@@ -58,8 +58,8 @@ test("an appointment's visit type: the tenant's own, changed by the front desk o
     asClaims(clinic.receptionist.claims, async (c) => {
       const { rows: patients } = await c.query("insert into app_public.patients (full_name) values ('Val Visit') returning id");
       const { rows } = await c.query(
-        `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, visit_type_id)
-         values ($1, $2, 'main', now() + interval '5 days', now() + interval '5 days 20 minutes', $3) returning id`,
+        `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, visit_type_id, outside_hours)
+         values ($1, $2, 'main', now() + interval '5 days', now() + interval '5 days 20 minutes', $3, true) returning id`,
         [clinic.doctor.doctorId, patients[0].id, visitTypeId],
       );
       return rows[0].id as string;

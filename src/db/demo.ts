@@ -17,7 +17,7 @@ const offices = (...names: string[]) =>
 /**
  * Creates the demo clinic unless it exists: an admin, a receptionist, three doctors with offices
  * (Ana can sign in; the others and the receptionist activate their accounts from the set-password
- * link in their account e-mail), six patients, this week's appointments and two prescriptions.
+ * link in their account e-mail), six patients, working hours, the next five weekdays' appointments and two prescriptions.
  * Its commit enqueues the welcome and account e-mails.
  * `ownerUrl` connects as the owner. Returns false when the demo clinic was already there.
  */
@@ -73,15 +73,28 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
               ('Ivan Petrov', '2001-09-17', 'unknown', null)
        returning id`,
     );
-    // This week's schedule, Monday to Friday, in the clinic's time zone.
+    // Every doctor works weekdays 08:00–18:00 at their first office, in the clinic's time zone.
     await client.query(
-      `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason)
+      `insert into app_public.working_hours (doctor_id, office_id, weekday, starts_at, ends_at)
+       select d, 'office-1', weekday, '08:00', '18:00' from unnest($1::uuid[]) d cross join generate_series(1, 5) weekday`,
+      [doctors.map((d) => d.id)],
+    );
+    // The next five weekdays' schedule, inside those hours (the booking rules check every one).
+    await client.query(
+      `with days as (
+         select day, row_number() over (order by day) as k
+         from generate_series((now() at time zone 'Europe/Madrid')::date + 1, (now() at time zone 'Europe/Madrid')::date + 7,
+                              interval '1 day') day
+         where extract(isodow from day) <= 5
+       )
+       insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason)
        select d.id, p.id, 'office-1', s.starts_at, s.starts_at + interval '30 minutes', 'booked', 'Consultation'
        from unnest($1::uuid[]) with ordinality as d(id, n)
        cross join lateral unnest($2::uuid[]) with ordinality as p(id, m)
+       join days on days.k = (m - 1) % 5 + 1
        cross join lateral (
-         select (date_trunc('week', now() at time zone 'Europe/Madrid') + (m - 1) % 5 * interval '1 day'
-                 + interval '8 hours' + n * interval '1 hour' + (m - 1) / 5 * interval '30 minutes') at time zone 'Europe/Madrid' as starts_at
+         select (days.day + interval '8 hours' + n * interval '1 hour' + (m - 1) / 5 * interval '30 minutes')
+                at time zone 'Europe/Madrid' as starts_at
        ) s`,
       [doctors.map((d) => d.id), patients.map((p) => p.id)],
     );
