@@ -4,7 +4,8 @@
  * embedded PostgreSQL in a temporary folder, and prints ratios of interleaved rounds in one run:
  * RLS vs owner-with-filter, GraphQL vs raw SQL, inserts with vs without triggers, plus the patient
  * search, the time-zone check and sign-up. `-- --sizes` also measures one tenant query at 100k,
- * 1M and 10M appointments; `-- --tenants N` scales the data set (default 1000). Nothing is asserted.
+ * 1M and 10M appointments; `-- --tenants N` scales the data set (default 1000); `-- --plans` prints the
+ * free-slot search's plans. Nothing is asserted.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -27,6 +28,7 @@ const { values: flags } = parseArgs({
     database: { type: "string" },
     sizes: { type: "boolean", default: false },
     tenants: { type: "string", default: "1000" },
+    plans: { type: "boolean", default: false },
   },
 });
 const TENANTS = Number(flags.tenants);
@@ -429,6 +431,9 @@ async function scheduling(db: Database, normal: Clinic) {
     rows.push([label, String(count), fmt(free.p50), fmt(free.p95), fmt(plain.p50), fmt(plain.p95), fmt(free.p50 / plain.p50, 1)]);
   }
   table(rows);
+  const planText = await nestedPlans(db, normal.claims, slots, cases[0][1]);
+  console.log(`  one doctor's plan: ${[...new Set(planText.match(/(Seq Scan|Bitmap Index Scan|Index Scan|Index Only Scan|Function Scan) (on|using) \w+/g) ?? [])].join(", ")}`);
+  if (flags.plans) console.log(planText);
 
   const perOccurrence: number[] = [];
   for (let i = 0; i < 10; i++) {
@@ -436,13 +441,15 @@ async function scheduling(db: Database, normal: Clinic) {
     const { rows: patient } = await client.query("select id from app_public.patients order by id offset $1 limit 1", [i]);
     const [result, ms] = await timed(() =>
       client.query(
-        `select (select count(*) from app_public.appointments a where a.series_id = s.id) as n
-         from app_public.create_appointment_series($1, $2, 'main', '2027-01-11', $3, 'FREQ=WEEKLY;COUNT=52', duration_minutes => 30) s`,
+        "select id from app_public.create_appointment_series($1, $2, 'main', '2027-01-11', $3, 'FREQ=WEEKLY;COUNT=52', duration_minutes => 30)",
         [normal.doctorId, patient[0].id, `${8 + i}:00`],
       ),
     );
+    const { rows: made } = await client.query("select count(*)::int as n from app_public.appointments where series_id = $1", [
+      result.rows[0].id,
+    ]);
     await client.query("rollback");
-    perOccurrence.push(ms / Number(result.rows[0].n));
+    perOccurrence.push(ms / made[0].n);
   }
   table([
     ["weekly series of 52 occurrences (10 series)", "ms per occurrence p50", "max"],

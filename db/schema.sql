@@ -163,6 +163,7 @@ create table app_public.appointment_series (
   updated_at timestamp with time zone default now() not null,
   constraint appointment_series_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
   constraint appointment_series_duration_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 480))),
+  constraint appointment_series_first_date_check CHECK (isfinite(first_date)),
   constraint appointment_series_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id),
   constraint appointment_series_pkey PRIMARY KEY (id),
   constraint appointment_series_reason_check CHECK ((length(reason) <= 1000)),
@@ -1551,7 +1552,7 @@ grant execute on function app_private.rotate_refresh_token(text,interval,interva
 CREATE OR REPLACE FUNCTION app_private.rrule_dates(rrule text, first_date date)
  RETURNS SETOF date
  LANGUAGE plpgsql
- IMMUTABLE
+ STABLE
 AS $function$
 declare
   v_part text;
@@ -1565,7 +1566,7 @@ declare
   v_last date := first_date + interval '1 year' - interval '1 day';
   v_dates date[];
 begin
-  if rrule is null or first_date is null then
+  if rrule is null or first_date is null or not isfinite(first_date) then
     raise exception 'Give a recurrence rule and a first date.' using errcode = 'INVAL';
   end if;
   foreach v_part in array string_to_array(regexp_replace(upper(btrim(rrule)), '^RRULE:', ''), ';') loop
@@ -1622,6 +1623,9 @@ begin
   ) dates;
   if v_count > coalesce(array_length(v_dates, 1), 0) then
     raise exception 'A series lasts at most one year: % occurrences do not fit.', v_count using errcode = 'INVAL';
+  end if;
+  if v_dates is null then
+    raise exception 'The recurrence rule gives no dates from the first date on.' using errcode = 'INVAL';
   end if;
   if v_count is null and array_length(v_dates, 1) > 100 then
     raise exception 'A series has at most 100 occurrences; this one would have %.', array_length(v_dates, 1)
@@ -1800,7 +1804,9 @@ declare
   v_horizon_days integer;
 begin
   -- Sessions without claims are the owner or an operator; API sessions without claims write nothing.
-  if app_public.current_tenant_id() is null or not app_private.holds_slot(new.status) then
+  -- An insert is checked whatever its status (a cancelled or no-show visit in the past could
+  -- otherwise be recorded, then corrected to fulfilled); later writes only when they hold a slot.
+  if app_public.current_tenant_id() is null or (tg_op = 'UPDATE' and not app_private.holds_slot(new.status)) then
     return new;
   end if;
   if tg_op = 'UPDATE'
@@ -1812,7 +1818,7 @@ begin
     return new; -- neither booked, moved, re-activated nor unmarked: later changes of hours leave it be
   end if;
 
-  if not (new.outside_hours and v_role = 'admin') then
+  if not (coalesce(new.outside_hours, false) and v_role = 'admin') then
     select t.booking_notice_minutes, t.booking_horizon_days into v_notice_minutes, v_horizon_days
       from app_public.tenants t where t.id = new.tenant_id;
     if new.starts_at < now() and v_notice_minutes = 0 then
@@ -1828,7 +1834,7 @@ begin
         v_horizon_days using errcode = 'HOURS';
     end if;
   end if;
-  if not new.outside_hours
+  if not coalesce(new.outside_hours, false)
      and not app_private.within_working_hours(new.tenant_id, new.doctor_id, new.office_id, new.starts_at, new.ends_at) then
     raise exception 'The doctor does not work then at that office; choose a free slot, or mark the appointment outside hours.'
       using errcode = 'HOURS';
@@ -1836,7 +1842,7 @@ begin
   return new;
 end;
 $function$;
-comment on function app_private.tg_appointments__check_booking_rules() is 'The booking rules, on every write that books, moves, re-activates or unmarks an upcoming appointment that holds a slot: inside the doctor''s working hours at that office and outside time off unless marked `outside_hours`; no sooner than the booking notice and within the horizon unless an admin marked it. Raises HOURS. Sessions without claims (the owner, operators) are not API writes and are not checked.';
+comment on function app_private.tg_appointments__check_booking_rules() is 'The booking rules, on every insert and on every update that moves, re-activates or unmarks an upcoming appointment that holds a slot: inside the doctor''s working hours at that office and outside time off unless marked `outside_hours`; no sooner than the booking notice and within the horizon unless an admin marked it. Raises HOURS. Sessions without claims (the owner, operators) are not API writes and are not checked.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_appointments__check_office()
  RETURNS trigger
@@ -2114,7 +2120,7 @@ begin
         ends_at = write_occurrence.ends_at,
         status = write_occurrence.status,
         cancellation_reason = coalesce(write_occurrence.cancellation_reason, a.cancellation_reason)
-      where a.id = write_occurrence.appointment_id;
+      where a.tenant_id = app_public.current_tenant_id() and a.id = write_occurrence.appointment_id;
     end if;
     return null;
   exception
@@ -2193,6 +2199,9 @@ begin
           create_appointment_series.first_date,
           create_appointment_series.start_time, v_duration, create_appointment_series.reason)
   returning * into v_series;
+  if v_series.office_id is not null then
+    perform app_private.assert_office_of_doctor(v_series.tenant_id, v_series.doctor_id, v_series.office_id);
+  end if;
   for v_date in select d from app_private.rrule_dates(v_series.rrule, v_series.first_date) d loop
     v_starts_at := app_private.local_instant(v_date + v_series.start_time, v_time_zone);
     v_conflict := app_private.write_occurrence(null, v_series.id, v_series.doctor_id, v_series.patient_id, v_series.office_id,
@@ -2274,6 +2283,7 @@ declare
   v_duration interval;
   v_before interval := interval '0';
   v_after interval := interval '0';
+  v_window tstzrange;
 begin
   select * into v_tenant from app_public.tenants t where t.id = v_tenant_id;
   if not found then
@@ -2296,6 +2306,9 @@ begin
   else
     raise exception 'Give a visit type, or a duration of 5 to 480 minutes.' using errcode = 'INVAL';
   end if;
+  -- Every instant of the asked local dates in any zone (UTC-12 to UTC+14), plus the longest buffers.
+  v_window := tstzrange(free_slots.from_date::timestamp at time zone 'UTC' - interval '1 day',
+                        free_slots.to_date::timestamp at time zone 'UTC' + interval '2 days');
 
   return query
   with ranges as (
@@ -2313,6 +2326,24 @@ begin
     join app_public.doctors d on d.tenant_id = v_tenant_id and d.id = w.doctor_id and d.is_active
     where (free_slots.doctor_ids is null or w.doctor_id = any (free_slots.doctor_ids))
       and (free_slots.specialty is null or d.specialty = free_slots.specialty)
+  ), busy as (
+    -- Each doctor's slot-holding appointments in the window: as booked, and with their buffers.
+    select a.doctor_id,
+           range_agg(tstzrange(a.starts_at, a.ends_at)) as booked,
+           range_agg(tstzrange(a.starts_at - make_interval(mins => coalesce(v.buffer_before_minutes, 0)),
+                               a.ends_at + make_interval(mins => coalesce(v.buffer_after_minutes, 0)))) as padded
+    from app_public.appointments a
+    left join app_public.visit_types v on v.tenant_id = a.tenant_id and v.id = a.visit_type_id
+    where a.tenant_id = v_tenant_id and a.doctor_id in (select r.doctor_id from ranges r)
+      and app_private.holds_slot(a.status) and tstzrange(a.starts_at, a.ends_at) && v_window
+    group by a.doctor_id
+  ), away as (
+    -- Each doctor's time off in the window, per office (NULL: all offices).
+    select o.doctor_id, o.office_id, range_agg(tstzrange(o.starts_at, o.ends_at)) as periods
+    from app_public.time_off_periods o
+    where o.tenant_id = v_tenant_id and o.doctor_id in (select r.doctor_id from ranges r)
+      and tstzrange(o.starts_at, o.ends_at) && v_window
+    group by o.doctor_id, o.office_id
   ), candidates as (
     -- From the range's first time on the grid (09:10 starts at 09:15 on a 15-minute grid).
     select r.doctor_id, r.office_id, s as starts_at, s + v_duration as ends_at
@@ -2325,28 +2356,20 @@ begin
   )
   select c.doctor_id, c.office_id::text, c.starts_at, c.ends_at
   from candidates c
+  left join busy b on b.doctor_id = c.doctor_id
   -- Still on the local grid: an offset change inside a range moves the clock by a whole hour
   -- almost everywhere, but not in every zone.
   where (extract(hour from c.starts_at at time zone v_tenant.time_zone) * 60
          + extract(minute from c.starts_at at time zone v_tenant.time_zone))::integer % v_tenant.slot_grid_minutes = 0
     and c.starts_at >= now() + make_interval(mins => v_tenant.booking_notice_minutes)
     and c.starts_at < now() + make_interval(days => v_tenant.booking_horizon_days)
+    -- Buffers keep the doctor free around a visit; they may overlap each other, not a visit.
+    and not coalesce(b.booked && tstzrange(c.starts_at - v_before, c.ends_at + v_after), false)
+    and not coalesce(b.padded && tstzrange(c.starts_at, c.ends_at), false)
     and not exists (
-      select from app_public.time_off_periods o
-      where o.tenant_id = v_tenant_id and o.doctor_id = c.doctor_id
-        and (o.office_id is null or o.office_id = c.office_id)
-        and tstzrange(o.starts_at, o.ends_at) && tstzrange(c.starts_at, c.ends_at))
-    and not exists (
-      -- Buffers keep the doctor free around a visit; they may overlap each other, not a visit.
-      select from app_public.appointments a
-      left join app_public.visit_types v on v.tenant_id = a.tenant_id and v.id = a.visit_type_id
-      where a.tenant_id = v_tenant_id and a.doctor_id = c.doctor_id and app_private.holds_slot(a.status)
-        -- Buffers are at most 120 minutes: this range finds every candidate on the exclusion index.
-        and tstzrange(a.starts_at, a.ends_at) && tstzrange(c.starts_at - interval '120 minutes', c.ends_at + interval '120 minutes')
-        and (tstzrange(a.starts_at, a.ends_at) && tstzrange(c.starts_at - v_before, c.ends_at + v_after)
-             or tstzrange(a.starts_at - make_interval(mins => coalesce(v.buffer_before_minutes, 0)),
-                          a.ends_at + make_interval(mins => coalesce(v.buffer_after_minutes, 0)))
-                && tstzrange(c.starts_at, c.ends_at)))
+      select from away o
+      where o.doctor_id = c.doctor_id and (o.office_id is null or o.office_id = c.office_id)
+        and o.periods && tstzrange(c.starts_at, c.ends_at))
   order by c.starts_at, c.doctor_id, c.office_id;
 end;
 $function$;
@@ -2413,17 +2436,26 @@ grant execute on function app_public.tenants_is_read_only(app_public.tenants) to
 
 CREATE OR REPLACE FUNCTION app_public.upcoming_appointments_outside_hours()
  RETURNS SETOF app_public.appointments
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
-  select a.*
-  from app_public.appointments a
-  where a.tenant_id = app_public.current_tenant_id()
-    and a.ends_at > now()
-    and app_private.holds_slot(a.status)
-    and not a.outside_hours
-    and not app_private.within_working_hours(a.tenant_id, a.doctor_id, a.office_id, a.starts_at, a.ends_at)
-  order by a.starts_at, a.id
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_appointment app_public.appointments;
+begin
+  -- One check per appointment with plain values (not a function of each row's columns inside one
+  -- query), so each stays a single-tenant query when the tables are distributed.
+  for v_appointment in
+    select * from app_public.appointments a
+    where a.tenant_id = v_tenant_id and a.ends_at > now() and app_private.holds_slot(a.status) and not a.outside_hours
+    order by a.starts_at, a.id
+  loop
+    if not app_private.within_working_hours(v_tenant_id, v_appointment.doctor_id, v_appointment.office_id,
+                                            v_appointment.starts_at, v_appointment.ends_at) then
+      return next v_appointment;
+    end if;
+  end loop;
+end;
 $function$;
 comment on function app_public.upcoming_appointments_outside_hours() is 'Upcoming appointments booked inside working hours that a later change of hours or new time off has left outside them: the ones to move or to confirm by marking them `outsideHours`.';
 grant execute on function app_public.upcoming_appointments_outside_hours() to clinic_user;
@@ -2437,6 +2469,8 @@ declare
   v_from app_public.appointments;
   v_series app_public.appointment_series;
   v_series_id uuid;
+  v_series_now app_public.appointment_series;
+  v_left integer;
   v_occurrence app_public.appointments;
   v_local timestamp;
   v_starts_at timestamptz;
@@ -2465,16 +2499,17 @@ begin
       -- Split: the series so far ends the day before; the rest becomes a series of its own, with
       -- the occurrences from this one on (a COUNT counts what is left).
       v_local := v_from.starts_at at time zone v_time_zone;
+      select count(*) into v_left from app_public.appointments a
+        where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at;
       insert into app_public.appointment_series
         (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason)
       values (v_series.doctor_id, v_series.patient_id, v_series.office_id, v_series.visit_type_id,
-              regexp_replace(v_series.rrule, 'COUNT=[0-9]+', 'COUNT=' || (
-                select count(*) from app_public.appointments a
-                where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at)),
+              regexp_replace(v_series.rrule, 'COUNT=[0-9]+', 'COUNT=' || v_left),
               v_local::date, v_series.start_time, v_series.duration_minutes, v_series.reason)
       returning id into v_series_id;
       update app_public.appointment_series s
-        set rrule = regexp_replace(s.rrule, ';?(COUNT|UNTIL)=[^;]*', '', 'g') || ';UNTIL=' || to_char(v_local::date - 1, 'YYYYMMDD')
+        set rrule = regexp_replace(btrim(regexp_replace(s.rrule, '(COUNT|UNTIL)=[^;]*', '', 'g'), ';'), ';{2,}', ';', 'g')
+                    || ';UNTIL=' || to_char(v_local::date - 1, 'YYYYMMDD')
         where s.tenant_id = v_series.tenant_id and s.id = v_series.id;
       update app_public.appointments a set series_id = v_series_id
         where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at;
@@ -2483,7 +2518,11 @@ begin
       set start_time = coalesce(update_appointment_series.start_time, s.start_time),
           office_id = coalesce(update_appointment_series.office_id, s.office_id),
           doctor_id = coalesce(update_appointment_series.doctor_id, s.doctor_id)
-      where s.tenant_id = v_series.tenant_id and s.id = v_series_id;
+      where s.tenant_id = v_series.tenant_id and s.id = v_series_id
+      returning * into v_series_now;
+    if v_series_now.office_id is not null then
+      perform app_private.assert_office_of_doctor(v_series_now.tenant_id, v_series_now.doctor_id, v_series_now.office_id);
+    end if;
   end if;
 
   for v_occurrence in

@@ -131,6 +131,21 @@ export class ApiError extends Error {
 }
 
 /**
+ * A series refused as a whole: app_private.raise_series_conflicts puts the refused occurrences in
+ * the error's detail as JSON. Only their documented fields are passed on; a detail that does not
+ * parse is INTERNAL.
+ */
+function seriesConflicts(error: Error & { detail?: string }): PublicError {
+  try {
+    const parsed = JSON.parse(error.detail ?? "") as SeriesConflict[];
+    const conflicts = parsed.map(({ date, startsAt, code, message }) => ({ date, startsAt, code, message }));
+    return { code: "RECUR", message: error.message, conflicts };
+  } catch {
+    return internalError;
+  }
+}
+
+/**
  * Translates a thrown error (an ApiError, or a `pg` DatabaseError with `.code` = SQLSTATE) to
  * what a client may see. Unknown errors become INTERNAL: never SQL, names, values or stacks.
  */
@@ -139,11 +154,7 @@ export function toPublicError(error: unknown): PublicError {
   const sqlState = (error as { code?: unknown } | null)?.code;
   if (typeof sqlState === "string") {
     if (ownCodes.has(sqlState)) return { code: sqlState as ErrorCode, message: (error as Error).message };
-    // A series refused as a whole: app_private.raise_series_conflicts puts the list in the detail.
-    if (sqlState === "RECUR") {
-      const conflicts = JSON.parse((error as { detail: string }).detail) as SeriesConflict[];
-      return { code: "RECUR", message: (error as Error).message, conflicts };
-    }
+    if (sqlState === "RECUR") return seriesConflicts(error as Error & { detail?: string });
     const constraint = (error as { constraint?: unknown }).constraint;
     if (typeof constraint === "string" && constraintErrors[constraint]) return constraintErrors[constraint];
     if (postgresCodes[sqlState]) return postgresCodes[sqlState];

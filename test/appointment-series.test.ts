@@ -6,6 +6,7 @@
  * (splitting the series) or all upcoming ones, each change under every booking rule.
  */
 import type { AccessClaims } from "../src/auth/tokens";
+import { toPublicError } from "../src/errors";
 import { asClaims, asOwner, signUpClinic, sqlStateOf, useServer, type Clinic } from "./helpers";
 import { isoWeekday, local, nextTransition } from "./local-time";
 
@@ -216,12 +217,22 @@ describe("creating a series", () => {
     expect(series).toBe(0);
   });
 
-  test("an office that is not the doctor's refuses every date with OFFIC; a doctor may not book a series", async () => {
+  test("an office that is not the doctor's is refused with OFFIC, a rule without dates with INVAL; a doctor may not book a series", async () => {
     const s = await setting();
     const refused = await sqlStateOf(s.clinic.receptionist.claims, (c) =>
       c.query(createSql, [s.clinic.doctor.doctorId, s.patientId, "elsewhere", nextMonday(), "09:00", "FREQ=WEEKLY;COUNT=2"]),
     );
-    expect(refused).toBe("RECUR");
+    expect(refused).toBe("OFFIC");
+    expect(
+      await sqlStateOf(s.clinic.receptionist.claims, (c) =>
+        c.query(createSql, [s.clinic.doctor.doctorId, s.patientId, "main", nextMonday(), "09:00", "FREQ=DAILY;UNTIL=20200101"]),
+      ),
+    ).toBe("INVAL");
+    expect(
+      await sqlStateOf(s.clinic.receptionist.claims, (c) =>
+        c.query(createSql, [s.clinic.doctor.doctorId, s.patientId, "main", "infinity", "09:00", "FREQ=DAILY;COUNT=5"]),
+      ),
+    ).toBe("23514"); // the first date's check constraint: INVAL to clients
     expect(
       await sqlStateOf(s.clinic.doctor.claims, (c) =>
         c.query(createSql, [s.clinic.doctor.doctorId, s.patientId, "main", nextMonday(), "09:00", "FREQ=WEEKLY;COUNT=2"]),
@@ -342,5 +353,19 @@ describe("changing a series", () => {
     );
     expect(seen).toBe(0);
     expect(await occurrences(s, id)).toHaveLength(2);
+  });
+});
+
+describe("the RECUR answer", () => {
+  test("passes on only the documented fields of each conflict, and a detail that does not parse is INTERNAL", () => {
+    const conflict = { date: "2027-01-04", startsAt: "2027-01-04T09:00:00+00:00", code: "HOURS", message: "m" };
+    const error = (detail?: string) => Object.assign(new Error("1 of the dates cannot be booked"), { code: "RECUR", detail });
+    expect(toPublicError(error(JSON.stringify([{ ...conflict, patientId: "secret" }])))).toEqual({
+      code: "RECUR",
+      message: "1 of the dates cannot be booked",
+      conflicts: [conflict],
+    });
+    expect(toPublicError(error("not json")).code).toBe("INTERNAL");
+    expect(toPublicError(error(undefined)).code).toBe("INTERNAL");
   });
 });

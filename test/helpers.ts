@@ -180,7 +180,7 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
 
 /**
  * As `clinic`'s admin, a patient, an appointment, an own medicine, a prescription with one item,
- * the doctor's Monday morning hours, a day off and a visit type.
+ * the doctor's Monday morning hours, a day off, a visit type and a weekly series of two visits.
  */
 export async function seedClinicalRows(clinic: Clinic) {
   return asClaims(clinic.admin.claims, async (client) => {
@@ -215,7 +215,12 @@ export async function seedClinicalRows(clinic: Clinic) {
     const visitType = await one(
       "insert into app_public.visit_types (name, duration_minutes, buffer_after_minutes) values ('Check-up', 20, 5) returning id",
     );
-    return { patient, appointment, medicine, prescription, item, workingHours, timeOff, visitType };
+    const series = await one(
+      `select id from app_public.create_appointment_series($1, $2, 'main', current_date + 21, '09:00', 'FREQ=WEEKLY;COUNT=2',
+         duration_minutes => 30, visit_type_id => null, reason => 'Physiotherapy', outside_hours => true)`,
+      [clinic.doctor.doctorId, patient],
+    );
+    return { patient, appointment, medicine, prescription, item, workingHours, timeOff, visitType, series };
   });
 }
 

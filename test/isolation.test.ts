@@ -34,6 +34,7 @@ const writableColumn: Record<string, string> = {
   working_hours: "office_id",
   time_off_periods: "reason",
   visit_types: "name",
+  appointment_series: "rrule",
 };
 const tables = Object.keys(writableColumn);
 
@@ -65,6 +66,7 @@ beforeAll(async () => {
   ids.working_hours = [rowsA.workingHours];
   ids.time_off_periods = [rowsA.timeOff];
   ids.visit_types = [rowsA.visitType];
+  ids.appointment_series = [rowsA.series];
 });
 
 const rolesOf = (clinic: () => Clinic): [string, () => Member][] => [

@@ -1,6 +1,6 @@
 --! Previous: sha1:32f966f673d48008f7973ec5372bd15b81056aa5
---! Hash: sha1:31d87ae7dee6ad16f9ad4e278f3e9ce8fe6e1c03
---! Message: Scheduling, part 3: booking rules on every write (working hours, time off, notice, horizon; HOURS, marked outside hours) and recurring series from an RFC 5545 rule, all or nothing, changed one, following or all
+--! Hash: sha1:7bbdf0c71afbd9265272c2d4b4f9393d3286a24b
+--! Message: Scheduling, part 3: booking rules on every write (working hours, time off, notice, horizon; HOURS, marked outside hours), free slots from each doctor's busy time gathered once, and recurring series from an RFC 5545 rule, all or nothing, changed one, following or all
 
 --! split: 1-current.sql
 --------------------------------------------------------------------------------
@@ -62,7 +62,9 @@ declare
   v_horizon_days integer;
 begin
   -- Sessions without claims are the owner or an operator; API sessions without claims write nothing.
-  if app_public.current_tenant_id() is null or not app_private.holds_slot(new.status) then
+  -- An insert is checked whatever its status (a cancelled or no-show visit in the past could
+  -- otherwise be recorded, then corrected to fulfilled); later writes only when they hold a slot.
+  if app_public.current_tenant_id() is null or (tg_op = 'UPDATE' and not app_private.holds_slot(new.status)) then
     return new;
   end if;
   if tg_op = 'UPDATE'
@@ -74,7 +76,7 @@ begin
     return new; -- neither booked, moved, re-activated nor unmarked: later changes of hours leave it be
   end if;
 
-  if not (new.outside_hours and v_role = 'admin') then
+  if not (coalesce(new.outside_hours, false) and v_role = 'admin') then
     select t.booking_notice_minutes, t.booking_horizon_days into v_notice_minutes, v_horizon_days
       from app_public.tenants t where t.id = new.tenant_id;
     if new.starts_at < now() and v_notice_minutes = 0 then
@@ -90,7 +92,7 @@ begin
         v_horizon_days using errcode = 'HOURS';
     end if;
   end if;
-  if not new.outside_hours
+  if not coalesce(new.outside_hours, false)
      and not app_private.within_working_hours(new.tenant_id, new.doctor_id, new.office_id, new.starts_at, new.ends_at) then
     raise exception 'The doctor does not work then at that office; choose a free slot, or mark the appointment outside hours.'
       using errcode = 'HOURS';
@@ -99,26 +101,147 @@ begin
 end;
 $$;
 comment on function app_private.tg_appointments__check_booking_rules() is
-  'The booking rules, on every write that books, moves, re-activates or unmarks an upcoming appointment that holds a slot: inside the doctor''s working hours at that office and outside time off unless marked `outside_hours`; no sooner than the booking notice and within the horizon unless an admin marked it. Raises HOURS. Sessions without claims (the owner, operators) are not API writes and are not checked.';
+  'The booking rules, on every insert and on every update that moves, re-activates or unmarks an upcoming appointment that holds a slot: inside the doctor''s working hours at that office and outside time off unless marked `outside_hours`; no sooner than the booking notice and within the horizon unless an admin marked it. Raises HOURS. Sessions without claims (the owner, operators) are not API writes and are not checked.';
 create trigger _400_check_booking_rules
   before insert or update of starts_at, ends_at, doctor_id, office_id, status, outside_hours on app_public.appointments
   for each row execute function app_private.tg_appointments__check_booking_rules();
 
 create function app_public.upcoming_appointments_outside_hours() returns setof app_public.appointments
-  language sql stable
+  language plpgsql stable
 as $$
-  select a.*
-  from app_public.appointments a
-  where a.tenant_id = app_public.current_tenant_id()
-    and a.ends_at > now()
-    and app_private.holds_slot(a.status)
-    and not a.outside_hours
-    and not app_private.within_working_hours(a.tenant_id, a.doctor_id, a.office_id, a.starts_at, a.ends_at)
-  order by a.starts_at, a.id
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_appointment app_public.appointments;
+begin
+  -- One check per appointment with plain values (not a function of each row's columns inside one
+  -- query), so each stays a single-tenant query when the tables are distributed.
+  for v_appointment in
+    select * from app_public.appointments a
+    where a.tenant_id = v_tenant_id and a.ends_at > now() and app_private.holds_slot(a.status) and not a.outside_hours
+    order by a.starts_at, a.id
+  loop
+    if not app_private.within_working_hours(v_tenant_id, v_appointment.doctor_id, v_appointment.office_id,
+                                            v_appointment.starts_at, v_appointment.ends_at) then
+      return next v_appointment;
+    end if;
+  end loop;
+end;
 $$;
 comment on function app_public.upcoming_appointments_outside_hours() is
   'Upcoming appointments booked inside working hours that a later change of hours or new time off has left outside them: the ones to move or to confirm by marking them `outsideHours`.';
 grant execute on function app_public.upcoming_appointments_outside_hours() to :DATABASE_VISITOR;
+
+--------------------------------------------------------------------------------
+-- Free-slot search, measured (issue 11): the busy time of each doctor is gathered once, as
+-- multiranges over the asked dates, instead of probing the appointments for every candidate
+-- (bench: 400 ms for one doctor's 30 days before, on 1,000,000 appointments).
+--------------------------------------------------------------------------------
+create or replace function app_public.free_slots(
+  from_date date,
+  to_date date,
+  doctor_ids uuid[] default null,
+  specialty text default null,
+  duration_minutes integer default null,
+  visit_type_id uuid default null
+) returns setof app_public.free_slot
+  language plpgsql stable
+as $$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_tenant app_public.tenants;
+  v_duration interval;
+  v_before interval := interval '0';
+  v_after interval := interval '0';
+  v_window tstzrange;
+begin
+  select * into v_tenant from app_public.tenants t where t.id = v_tenant_id;
+  if not found then
+    return;
+  end if;
+  if free_slots.to_date < free_slots.from_date or free_slots.to_date - free_slots.from_date > 61 then
+    raise exception 'Ask for 1 to 62 days of free slots, from_date to to_date.' using errcode = 'INVAL';
+  end if;
+  if free_slots.visit_type_id is not null then
+    select make_interval(mins => v.duration_minutes), make_interval(mins => v.buffer_before_minutes),
+           make_interval(mins => v.buffer_after_minutes)
+      into v_duration, v_before, v_after
+      from app_public.visit_types v
+      where v.tenant_id = v_tenant_id and v.id = free_slots.visit_type_id and v.is_active;
+    if not found then
+      raise exception 'There is no such active visit type.' using errcode = 'INVAL';
+    end if;
+  elsif free_slots.duration_minutes between 5 and 480 then
+    v_duration := make_interval(mins => free_slots.duration_minutes);
+  else
+    raise exception 'Give a visit type, or a duration of 5 to 480 minutes.' using errcode = 'INVAL';
+  end if;
+  -- Every instant of the asked local dates in any zone (UTC-12 to UTC+14), plus the longest buffers.
+  v_window := tstzrange(free_slots.from_date::timestamp at time zone 'UTC' - interval '1 day',
+                        free_slots.to_date::timestamp at time zone 'UTC' + interval '2 days');
+
+  return query
+  with ranges as (
+    -- Each working range of each day, as instants: PostgreSQL's rules for the tenant's zone.
+    select w.doctor_id, w.office_id,
+           (extract(hour from w.starts_at) * 60 + extract(minute from w.starts_at))::integer as start_minute,
+           (day + w.starts_at) at time zone v_tenant.time_zone as range_start,
+           (day + w.ends_at) at time zone v_tenant.time_zone as range_end
+    from generate_series(free_slots.from_date::timestamp, free_slots.to_date::timestamp, interval '1 day') as days(day)
+    join app_public.working_hours w
+      on w.tenant_id = v_tenant_id
+     and w.weekday = extract(isodow from days.day)
+     and (w.valid_from is null or w.valid_from <= days.day::date)
+     and (w.valid_until is null or w.valid_until >= days.day::date)
+    join app_public.doctors d on d.tenant_id = v_tenant_id and d.id = w.doctor_id and d.is_active
+    where (free_slots.doctor_ids is null or w.doctor_id = any (free_slots.doctor_ids))
+      and (free_slots.specialty is null or d.specialty = free_slots.specialty)
+  ), busy as (
+    -- Each doctor's slot-holding appointments in the window: as booked, and with their buffers.
+    select a.doctor_id,
+           range_agg(tstzrange(a.starts_at, a.ends_at)) as booked,
+           range_agg(tstzrange(a.starts_at - make_interval(mins => coalesce(v.buffer_before_minutes, 0)),
+                               a.ends_at + make_interval(mins => coalesce(v.buffer_after_minutes, 0)))) as padded
+    from app_public.appointments a
+    left join app_public.visit_types v on v.tenant_id = a.tenant_id and v.id = a.visit_type_id
+    where a.tenant_id = v_tenant_id and a.doctor_id in (select r.doctor_id from ranges r)
+      and app_private.holds_slot(a.status) and tstzrange(a.starts_at, a.ends_at) && v_window
+    group by a.doctor_id
+  ), away as (
+    -- Each doctor's time off in the window, per office (NULL: all offices).
+    select o.doctor_id, o.office_id, range_agg(tstzrange(o.starts_at, o.ends_at)) as periods
+    from app_public.time_off_periods o
+    where o.tenant_id = v_tenant_id and o.doctor_id in (select r.doctor_id from ranges r)
+      and tstzrange(o.starts_at, o.ends_at) && v_window
+    group by o.doctor_id, o.office_id
+  ), candidates as (
+    -- From the range's first time on the grid (09:10 starts at 09:15 on a 15-minute grid).
+    select r.doctor_id, r.office_id, s as starts_at, s + v_duration as ends_at
+    from ranges r
+    cross join lateral generate_series(
+      r.range_start + make_interval(mins => (v_tenant.slot_grid_minutes - r.start_minute % v_tenant.slot_grid_minutes)
+                                            % v_tenant.slot_grid_minutes),
+      r.range_end - v_duration,
+      make_interval(mins => v_tenant.slot_grid_minutes)) as s
+  )
+  select c.doctor_id, c.office_id::text, c.starts_at, c.ends_at
+  from candidates c
+  left join busy b on b.doctor_id = c.doctor_id
+  -- Still on the local grid: an offset change inside a range moves the clock by a whole hour
+  -- almost everywhere, but not in every zone.
+  where (extract(hour from c.starts_at at time zone v_tenant.time_zone) * 60
+         + extract(minute from c.starts_at at time zone v_tenant.time_zone))::integer % v_tenant.slot_grid_minutes = 0
+    and c.starts_at >= now() + make_interval(mins => v_tenant.booking_notice_minutes)
+    and c.starts_at < now() + make_interval(days => v_tenant.booking_horizon_days)
+    -- Buffers keep the doctor free around a visit; they may overlap each other, not a visit.
+    and not coalesce(b.booked && tstzrange(c.starts_at - v_before, c.ends_at + v_after), false)
+    and not coalesce(b.padded && tstzrange(c.starts_at, c.ends_at), false)
+    and not exists (
+      select from away o
+      where o.doctor_id = c.doctor_id and (o.office_id is null or o.office_id = c.office_id)
+        and o.periods && tstzrange(c.starts_at, c.ends_at))
+  order by c.starts_at, c.doctor_id, c.office_id;
+end;
+$$;
 
 --------------------------------------------------------------------------------
 -- Recurring series (issue 11): a patient seen weekly at 09:00 local time. A series is an RFC 5545
@@ -147,7 +270,7 @@ comment on function app_private.local_instant(timestamp, text) is
 grant execute on function app_private.local_instant(timestamp, text) to :DATABASE_VISITOR;
 
 create function app_private.rrule_dates(rrule text, first_date date) returns setof date
-  language plpgsql immutable
+  language plpgsql stable
 as $$
 declare
   v_part text;
@@ -161,7 +284,7 @@ declare
   v_last date := first_date + interval '1 year' - interval '1 day';
   v_dates date[];
 begin
-  if rrule is null or first_date is null then
+  if rrule is null or first_date is null or not isfinite(first_date) then
     raise exception 'Give a recurrence rule and a first date.' using errcode = 'INVAL';
   end if;
   foreach v_part in array string_to_array(regexp_replace(upper(btrim(rrule)), '^RRULE:', ''), ';') loop
@@ -219,6 +342,9 @@ begin
   if v_count > coalesce(array_length(v_dates, 1), 0) then
     raise exception 'A series lasts at most one year: % occurrences do not fit.', v_count using errcode = 'INVAL';
   end if;
+  if v_dates is null then
+    raise exception 'The recurrence rule gives no dates from the first date on.' using errcode = 'INVAL';
+  end if;
   if v_count is null and array_length(v_dates, 1) > 100 then
     raise exception 'A series has at most 100 occurrences; this one would have %.', array_length(v_dates, 1)
       using errcode = 'INVAL';
@@ -238,7 +364,7 @@ create table app_public.appointment_series (
   office_id        varchar(50),
   visit_type_id    uuid,
   rrule            text not null constraint appointment_series_rrule_check check (length(rrule) <= 200),
-  first_date       date not null,
+  first_date       date not null constraint appointment_series_first_date_check check (isfinite(first_date)),
   start_time       time not null,
   duration_minutes integer not null constraint appointment_series_duration_check check (duration_minutes between 5 and 480),
   reason           text constraint appointment_series_reason_check check (length(reason) <= 1000),
@@ -338,7 +464,7 @@ begin
         ends_at = write_occurrence.ends_at,
         status = write_occurrence.status,
         cancellation_reason = coalesce(write_occurrence.cancellation_reason, a.cancellation_reason)
-      where a.id = write_occurrence.appointment_id;
+      where a.tenant_id = app_public.current_tenant_id() and a.id = write_occurrence.appointment_id;
     end if;
     return null;
   exception
@@ -409,6 +535,9 @@ begin
           create_appointment_series.first_date,
           create_appointment_series.start_time, v_duration, create_appointment_series.reason)
   returning * into v_series;
+  if v_series.office_id is not null then
+    perform app_private.assert_office_of_doctor(v_series.tenant_id, v_series.doctor_id, v_series.office_id);
+  end if;
   for v_date in select d from app_private.rrule_dates(v_series.rrule, v_series.first_date) d loop
     v_starts_at := app_private.local_instant(v_date + v_series.start_time, v_time_zone);
     v_conflict := app_private.write_occurrence(null, v_series.id, v_series.doctor_id, v_series.patient_id, v_series.office_id,
@@ -442,6 +571,8 @@ declare
   v_from app_public.appointments;
   v_series app_public.appointment_series;
   v_series_id uuid;
+  v_series_now app_public.appointment_series;
+  v_left integer;
   v_occurrence app_public.appointments;
   v_local timestamp;
   v_starts_at timestamptz;
@@ -470,16 +601,17 @@ begin
       -- Split: the series so far ends the day before; the rest becomes a series of its own, with
       -- the occurrences from this one on (a COUNT counts what is left).
       v_local := v_from.starts_at at time zone v_time_zone;
+      select count(*) into v_left from app_public.appointments a
+        where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at;
       insert into app_public.appointment_series
         (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason)
       values (v_series.doctor_id, v_series.patient_id, v_series.office_id, v_series.visit_type_id,
-              regexp_replace(v_series.rrule, 'COUNT=[0-9]+', 'COUNT=' || (
-                select count(*) from app_public.appointments a
-                where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at)),
+              regexp_replace(v_series.rrule, 'COUNT=[0-9]+', 'COUNT=' || v_left),
               v_local::date, v_series.start_time, v_series.duration_minutes, v_series.reason)
       returning id into v_series_id;
       update app_public.appointment_series s
-        set rrule = regexp_replace(s.rrule, ';?(COUNT|UNTIL)=[^;]*', '', 'g') || ';UNTIL=' || to_char(v_local::date - 1, 'YYYYMMDD')
+        set rrule = regexp_replace(btrim(regexp_replace(s.rrule, '(COUNT|UNTIL)=[^;]*', '', 'g'), ';'), ';{2,}', ';', 'g')
+                    || ';UNTIL=' || to_char(v_local::date - 1, 'YYYYMMDD')
         where s.tenant_id = v_series.tenant_id and s.id = v_series.id;
       update app_public.appointments a set series_id = v_series_id
         where a.tenant_id = v_series.tenant_id and a.series_id = v_series.id and a.starts_at >= v_from.starts_at;
@@ -488,7 +620,11 @@ begin
       set start_time = coalesce(update_appointment_series.start_time, s.start_time),
           office_id = coalesce(update_appointment_series.office_id, s.office_id),
           doctor_id = coalesce(update_appointment_series.doctor_id, s.doctor_id)
-      where s.tenant_id = v_series.tenant_id and s.id = v_series_id;
+      where s.tenant_id = v_series.tenant_id and s.id = v_series_id
+      returning * into v_series_now;
+    if v_series_now.office_id is not null then
+      perform app_private.assert_office_of_doctor(v_series_now.tenant_id, v_series_now.doctor_id, v_series_now.office_id);
+    end if;
   end if;
 
   for v_occurrence in
