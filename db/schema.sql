@@ -2326,8 +2326,9 @@ begin
     join app_public.doctors d on d.tenant_id = v_tenant_id and d.id = w.doctor_id and d.is_active
     where (free_slots.doctor_ids is null or w.doctor_id = any (free_slots.doctor_ids))
       and (free_slots.specialty is null or d.specialty = free_slots.specialty)
-  ), busy as (
+  ), busy as materialized (
     -- Each doctor's slot-holding appointments in the window: as booked, and with their buffers.
+    -- Materialized: gathered once, not again for every candidate the join meets.
     select a.doctor_id,
            range_agg(tstzrange(a.starts_at, a.ends_at)) as booked,
            range_agg(tstzrange(a.starts_at - make_interval(mins => coalesce(v.buffer_before_minutes, 0)),
@@ -2337,8 +2338,8 @@ begin
     where a.tenant_id = v_tenant_id and a.doctor_id in (select r.doctor_id from ranges r)
       and app_private.holds_slot(a.status) and tstzrange(a.starts_at, a.ends_at) && v_window
     group by a.doctor_id
-  ), away as (
-    -- Each doctor's time off in the window, per office (NULL: all offices).
+  ), away as materialized (
+    -- Each doctor's time off in the window, per office (NULL: all offices); gathered once too.
     select o.doctor_id, o.office_id, range_agg(tstzrange(o.starts_at, o.ends_at)) as periods
     from app_public.time_off_periods o
     where o.tenant_id = v_tenant_id and o.doctor_id in (select r.doctor_id from ranges r)
