@@ -432,7 +432,9 @@ async function scheduling(db: Database, normal: Clinic) {
   }
   table(rows);
   const planText = await nestedPlans(db, normal.claims, slots, cases[0][1]);
-  console.log(`  one doctor's plan: ${[...new Set(planText.match(/(Seq Scan|Bitmap Index Scan|Index Scan|Index Only Scan|Function Scan) (on|using) \w+/g) ?? [])].join(", ")}`);
+  console.log(
+    `  one doctor's plan: ${[...new Set(planText.match(/(Seq Scan|Bitmap Index Scan|Index Scan|Index Only Scan|Function Scan) (on|using) \w+/g) ?? [])].join(", ")}`,
+  );
   if (flags.plans) console.log(planText);
 
   const perOccurrence: number[] = [];
