@@ -23,8 +23,9 @@ create table app_private.email_deliveries (
   message_id text not null,
   started_at timestamp with time zone default now() not null,
   accepted_at timestamp with time zone,
-  constraint email_deliveries_pkey PRIMARY KEY (idempotency_key),
-  constraint email_deliveries_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE
+  tenant_id uuid not null,
+  constraint email_deliveries_pkey PRIMARY KEY (tenant_id, idempotency_key),
+  constraint email_deliveries_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id) ON DELETE CASCADE
 );
 comment on table app_private.email_deliveries is 'One row per e-mail the worker sends, claimed before sending: a retried job finds its row and does not send twice. A row with no accepted_at was interrupted between claiming and the mail server''s answer; it is not resent (at most once), and an operator deletes it to resend.';
 comment on column app_private.email_deliveries.idempotency_key is 'What makes the e-mail unique, e.g. `welcome:<user id>` or `trial_notice:<notice id>:<user id>`.';
@@ -33,7 +34,25 @@ comment on column app_private.email_deliveries.template is 'Which template was s
 comment on column app_private.email_deliveries.message_id is 'RFC 5322 Message-ID, derived from the idempotency key, so a duplicate would be recognisable as one.';
 comment on column app_private.email_deliveries.started_at is 'When sending began.';
 comment on column app_private.email_deliveries.accepted_at is 'When the mail server (or the outbox folder) accepted the message.';
-CREATE INDEX email_deliveries_user_id_idx ON app_private.email_deliveries USING btree (user_id);
+comment on column app_private.email_deliveries.tenant_id is 'The recipient''s tenant: where the row lives under Citus.';
+CREATE INDEX email_deliveries_user_idx ON app_private.email_deliveries USING btree (tenant_id, user_id);
+
+-- app_private.job_outbox
+create table app_private.job_outbox (
+  tenant_id uuid not null,
+  id uuid default gen_random_uuid() not null,
+  task text not null,
+  payload jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  constraint job_outbox_pkey PRIMARY KEY (tenant_id, id),
+  constraint job_outbox_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+comment on table app_private.job_outbox is 'Jobs waiting to be handed to graphile-worker: written by triggers and functions in the transaction of the change that causes them, moved into graphile_worker''s queue by app_private.drain_job_outbox. Distributed by tenant_id under Citus, so a trigger on a shard writes it locally.';
+comment on column app_private.job_outbox.tenant_id is 'The tenant the job is about: where the row lives under Citus.';
+comment on column app_private.job_outbox.id is 'Also the graphile-worker job key (`outbox:<id>`), so a drain that ran twice enqueues the job once.';
+comment on column app_private.job_outbox.task is 'The graphile-worker task identifier, e.g. `send_welcome_email`.';
+comment on column app_private.job_outbox.payload is 'The job''s payload: ids only; the task reads what it needs when it runs.';
+comment on column app_private.job_outbox.created_at is 'When the job was enqueued: the drain''s lag is measured from here.';
 
 -- app_private.password_tokens
 create table app_private.password_tokens (
@@ -43,9 +62,10 @@ create table app_private.password_tokens (
   used_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
   issued_for text default 'admin'::text not null,
+  tenant_id uuid not null,
   constraint password_tokens_issued_for_check CHECK ((issued_for = ANY (ARRAY['admin'::text, 'account_email'::text]))),
-  constraint password_tokens_pkey PRIMARY KEY (token_hash),
-  constraint password_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE
+  constraint password_tokens_pkey PRIMARY KEY (tenant_id, token_hash),
+  constraint password_tokens_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id) ON DELETE CASCADE
 );
 comment on table app_private.password_tokens is 'One-time tokens that let a user set their password (account activation). Only the SHA-256 of a token is kept, so a leaked table opens no account.';
 comment on column app_private.password_tokens.token_hash is 'SHA-256 of the token handed to the user.';
@@ -54,8 +74,10 @@ comment on column app_private.password_tokens.expires_at is 'After this the toke
 comment on column app_private.password_tokens.used_at is 'When the token was used; a used token is refused.';
 comment on column app_private.password_tokens.created_at is 'When the token was issued.';
 comment on column app_private.password_tokens.issued_for is 'Who the token was issued for: `admin` (issueActivationToken, handed over by the admin; tokens older than this column count as such) or `account_email` (the link of the account e-mail, which a retry of that e-mail may replace).';
-CREATE UNIQUE INDEX password_tokens_one_unused_per_user ON app_private.password_tokens USING btree (user_id) WHERE (used_at IS NULL);
-comment on index app_private.password_tokens_one_unused_per_user is 'One unused activation token per user at a time: an admin''s issue replaces it; the account e-mail leaves a live one the admin handed over.';
+comment on column app_private.password_tokens.tenant_id is 'The user''s tenant: where the row lives under Citus.';
+CREATE UNIQUE INDEX password_tokens_one_unused_per_user ON app_private.password_tokens USING btree (tenant_id, user_id) WHERE (used_at IS NULL);
+CREATE INDEX password_tokens_token_hash_idx ON app_private.password_tokens USING btree (token_hash);
+comment on index app_private.password_tokens_token_hash_idx is 'A set-password link carries only the token: app_private.set_password_with_token finds it here.';
 CREATE INDEX password_tokens_user_id_idx ON app_private.password_tokens USING btree (user_id);
 
 -- app_private.rate_limits
@@ -91,8 +113,9 @@ create table app_private.refresh_tokens (
   rotated_at timestamp with time zone,
   revoked_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
-  constraint refresh_tokens_pkey PRIMARY KEY (token_hash),
-  constraint refresh_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE
+  tenant_id uuid not null,
+  constraint refresh_tokens_pkey PRIMARY KEY (tenant_id, token_hash),
+  constraint refresh_tokens_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id) ON DELETE CASCADE
 );
 comment on table app_private.refresh_tokens is 'Refresh tokens, one row per token; a sign-in starts a family, each refresh adds the next token of it. Only the SHA-256 of a token is kept.';
 comment on column app_private.refresh_tokens.token_hash is 'SHA-256 of the token handed to the client.';
@@ -102,7 +125,10 @@ comment on column app_private.refresh_tokens.expires_at is 'After this the token
 comment on column app_private.refresh_tokens.rotated_at is 'When the token was exchanged for its successor; presenting it again revokes the family.';
 comment on column app_private.refresh_tokens.revoked_at is 'When the token''s family was revoked (logout, reuse, deactivation).';
 comment on column app_private.refresh_tokens.created_at is 'When the token was issued.';
+comment on column app_private.refresh_tokens.tenant_id is 'The user''s tenant: where the row lives under Citus.';
 CREATE INDEX refresh_tokens_family_id_idx ON app_private.refresh_tokens USING btree (family_id);
+CREATE INDEX refresh_tokens_token_hash_idx ON app_private.refresh_tokens USING btree (token_hash);
+comment on index app_private.refresh_tokens_token_hash_idx is 'A refresh cookie carries only the token: rotation and logout find it here.';
 CREATE INDEX refresh_tokens_user_id_idx ON app_private.refresh_tokens USING btree (user_id);
 
 -- app_private.time_zone_names
@@ -121,30 +147,34 @@ create table app_private.trial_notices (
   due_on date not null,
   created_at timestamp with time zone default now() not null,
   constraint trial_notices_days_before_check CHECK ((days_before = ANY (ARRAY[7, 3, 1, 0]))),
-  constraint trial_notices_pkey PRIMARY KEY (id),
   constraint trial_notices_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint trial_notices_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint trial_notices_tenant_id_trial_ends_at_days_before_key UNIQUE (tenant_id, trial_ends_at, days_before)
 );
-comment on table app_private.trial_notices is 'Trial notices that were scheduled, one per tenant, trial end and notice. An extended trial (a new trial_ends_at) gets its own notices.';
+comment on table app_private.trial_notices is '@primaryKey id
+Trial notices that were scheduled, one per tenant, trial end and notice. An extended trial (a new trial_ends_at) gets its own notices.';
 comment on column app_private.trial_notices.id is 'Identifier of the notice; the send job''s payload.';
 comment on column app_private.trial_notices.tenant_id is 'The tenant on trial.';
 comment on column app_private.trial_notices.trial_ends_at is 'The trial end the notice is about.';
 comment on column app_private.trial_notices.days_before is 'How many local days before the trial''s last day the notice is due: 7, 3, 1, or 0 for the day itself.';
 comment on column app_private.trial_notices.due_on is 'The tenant''s local date on which the notice was due.';
 comment on column app_private.trial_notices.created_at is 'When the notice was scheduled (and its send job enqueued).';
+comment on constraint trial_notices_tenant_id_id_key on app_private.trial_notices is 'What identifies a notice within its tenant.';
 
 -- app_private.user_secrets
 create table app_private.user_secrets (
   user_id uuid not null,
   password_hash text not null,
   password_set_at timestamp with time zone default now() not null,
-  constraint user_secrets_pkey PRIMARY KEY (user_id),
-  constraint user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE
+  tenant_id uuid not null,
+  constraint user_secrets_pkey PRIMARY KEY (tenant_id, user_id),
+  constraint user_secrets_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id) ON DELETE CASCADE
 );
 comment on table app_private.user_secrets is 'Password hashes (argon2id, PHC string format, made by the API server). No API role can read this table.';
 comment on column app_private.user_secrets.user_id is 'The user the password belongs to.';
 comment on column app_private.user_secrets.password_hash is 'argon2id hash in PHC string format; the server never stores or logs the password itself.';
 comment on column app_private.user_secrets.password_set_at is 'When the password was last set.';
+comment on column app_private.user_secrets.tenant_id is 'The user''s tenant: where the row lives under Citus.';
 
 -- app_public.appointment_series
 create table app_public.appointment_series (
@@ -165,14 +195,14 @@ create table app_public.appointment_series (
   constraint appointment_series_duration_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 480))),
   constraint appointment_series_first_date_check CHECK (isfinite(first_date)),
   constraint appointment_series_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id),
-  constraint appointment_series_pkey PRIMARY KEY (id),
   constraint appointment_series_reason_check CHECK ((length(reason) <= 1000)),
   constraint appointment_series_rrule_check CHECK ((length(rrule) <= 200)),
   constraint appointment_series_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint appointment_series_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint appointment_series_visit_type_fkey FOREIGN KEY (tenant_id, visit_type_id) REFERENCES app_public.visit_types(tenant_id, id)
 );
-comment on table app_public.appointment_series is '@behavior -insert -update -delete
+comment on table app_public.appointment_series is '@primaryKey id
+@behavior -insert -update -delete
 A recurring visit: the rule it was booked with and what its occurrences share. The occurrences are real appointments (`appointments` with `seriesId`); create a series with `createAppointmentSeries`, change it with `updateAppointmentSeries`. Everyone in the tenant reads them.';
 comment on column app_public.appointment_series.id is 'Identifier of the series.';
 comment on column app_public.appointment_series.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
@@ -246,7 +276,6 @@ create table app_public.appointments (
   constraint appointments_no_double_booking EXCLUDE USING gist (tenant_id WITH =, doctor_id WITH =, tstzrange(starts_at, ends_at) WITH &&) WHERE (app_private.holds_slot(status)),
   constraint appointments_notes_check CHECK ((length(notes) <= 10000)),
   constraint appointments_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id),
-  constraint appointments_pkey PRIMARY KEY (id),
   constraint appointments_reason_check CHECK ((length(reason) <= 1000)),
   constraint appointments_series_fkey FOREIGN KEY (tenant_id, series_id) REFERENCES app_public.appointment_series(tenant_id, id),
   constraint appointments_status_check CHECK ((status = ANY (ARRAY['proposed'::text, 'pending'::text, 'booked'::text, 'arrived'::text, 'checked-in'::text, 'fulfilled'::text, 'cancelled'::text, 'noshow'::text, 'entered-in-error'::text, 'waitlist'::text]))),
@@ -255,7 +284,8 @@ create table app_public.appointments (
   constraint appointments_tenant_id_id_patient_id_key UNIQUE (tenant_id, id, patient_id),
   constraint appointments_visit_type_fkey FOREIGN KEY (tenant_id, visit_type_id) REFERENCES app_public.visit_types(tenant_id, id)
 );
-comment on table app_public.appointments is '@behavior +aggregates +groupedAggregates
+comment on table app_public.appointments is '@primaryKey id
+@behavior +aggregates +groupedAggregates
 Appointments of a tenant. Everyone in the tenant reads them; admins and receptionists book and change them; a doctor updates the status and notes of their own. A doctor never holds two overlapping appointments that hold a slot.';
 comment on column app_public.appointments.id is 'Identifier of the appointment.';
 comment on column app_public.appointments.tenant_id is 'The tenant of the appointment; set from the signed-in user''s token, never by the client.';
@@ -344,7 +374,6 @@ create table app_public.doctors (
   constraint doctors_license_number_check CHECK (((length(btrim(license_number)) >= 1) AND (length(btrim(license_number)) <= 100))),
   constraint doctors_offices_valid CHECK (app_private.assert_valid_offices(offices)),
   constraint doctors_phone_check CHECK ((length(phone) <= 50)),
-  constraint doctors_pkey PRIMARY KEY (id),
   constraint doctors_specialty_check CHECK ((length(specialty) <= 200)),
   constraint doctors_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint doctors_tenant_id_id_key UNIQUE (tenant_id, id),
@@ -352,7 +381,8 @@ create table app_public.doctors (
   constraint doctors_tenant_id_user_id_key UNIQUE (tenant_id, user_id),
   constraint doctors_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id)
 );
-comment on table app_public.doctors is '@behavior +aggregates +groupedAggregates
+comment on table app_public.doctors is '@primaryKey id
+@behavior +aggregates +groupedAggregates
 Doctors of a tenant, each with the offices they practise in. Every user of the tenant reads them; admins manage them; a doctor edits their own profile.';
 comment on column app_public.doctors.id is 'Identifier of the doctor; doctor users carry it in the JWT claim `doctor_id`.';
 comment on column app_public.doctors.tenant_id is 'The tenant the doctor works for; set from the signed-in user''s token, never by the client.';
@@ -481,11 +511,11 @@ create table app_public.patients (
   constraint patients_gender_check CHECK ((gender = ANY (ARRAY['male'::text, 'female'::text, 'other'::text, 'unknown'::text]))),
   constraint patients_notes_check CHECK ((length(notes) <= 10000)),
   constraint patients_phone_check CHECK ((length(phone) <= 50)),
-  constraint patients_pkey PRIMARY KEY (id),
   constraint patients_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint patients_tenant_id_id_key UNIQUE (tenant_id, id)
 );
-comment on table app_public.patients is '@behavior +aggregates +groupedAggregates
+comment on table app_public.patients is '@primaryKey id
+@behavior +aggregates +groupedAggregates
 Patients of a tenant. Every user of the tenant reads them; admins and receptionists manage them.';
 comment on column app_public.patients.id is 'Identifier of the patient.';
 comment on column app_public.patients.tenant_id is 'The tenant the patient is registered with; set from the signed-in user''s token, never by the client.';
@@ -548,12 +578,13 @@ create table app_public.prescription_items (
   constraint prescription_items_frequency_check CHECK (((length(btrim(frequency)) >= 1) AND (length(btrim(frequency)) <= 200))),
   constraint prescription_items_instructions_check CHECK ((length(instructions) <= 2000)),
   constraint prescription_items_medicine_id_fkey FOREIGN KEY (medicine_id) REFERENCES app_public.medicines(id),
-  constraint prescription_items_pkey PRIMARY KEY (id),
   constraint prescription_items_prescription_fkey FOREIGN KEY (tenant_id, prescription_id, doctor_id) REFERENCES app_public.prescriptions(tenant_id, id, doctor_id) ON UPDATE CASCADE ON DELETE CASCADE,
   constraint prescription_items_quantity_check CHECK ((quantity > (0)::numeric)),
-  constraint prescription_items_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+  constraint prescription_items_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint prescription_items_tenant_id_id_key UNIQUE (tenant_id, id)
 );
-comment on table app_public.prescription_items is 'The medicines of a prescription, one row each, with dose and duration. Same access as the prescription.';
+comment on table app_public.prescription_items is '@primaryKey id
+The medicines of a prescription, one row each, with dose and duration. Same access as the prescription.';
 comment on column app_public.prescription_items.id is 'Identifier of the item.';
 comment on column app_public.prescription_items.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
 comment on column app_public.prescription_items.prescription_id is 'The prescription this item belongs to.';
@@ -569,6 +600,8 @@ comment on column app_public.prescription_items.updated_at is 'When the item was
 comment on constraint prescription_items_prescription_fkey on app_public.prescription_items is '@fieldName prescription
 @foreignFieldName items
 The prescription, always of the same tenant and prescriber.';
+comment on constraint prescription_items_tenant_id_id_key on app_public.prescription_items is '@behavior -single -update -delete
+What identifies an item (the table''s @primaryKey id) within its tenant; not a lookup of its own.';
 CREATE INDEX prescription_items_medicine_id_idx ON app_public.prescription_items USING btree (medicine_id);
 CREATE INDEX prescription_items_tenant_id_doctor_id_idx ON app_public.prescription_items USING btree (tenant_id, doctor_id);
 CREATE INDEX prescription_items_tenant_id_prescription_id_doctor_id_idx ON app_public.prescription_items USING btree (tenant_id, prescription_id, doctor_id);
@@ -614,13 +647,13 @@ create table app_public.prescriptions (
   constraint prescriptions_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
   constraint prescriptions_notes_check CHECK ((length(notes) <= 10000)),
   constraint prescriptions_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id),
-  constraint prescriptions_pkey PRIMARY KEY (id),
   constraint prescriptions_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'on-hold'::text, 'completed'::text, 'stopped'::text, 'cancelled'::text, 'entered-in-error'::text]))),
   constraint prescriptions_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint prescriptions_tenant_id_id_doctor_id_key UNIQUE (tenant_id, id, doctor_id),
   constraint prescriptions_tenant_id_id_key UNIQUE (tenant_id, id)
 );
-comment on table app_public.prescriptions is '@behavior +aggregates +groupedAggregates
+comment on table app_public.prescriptions is '@primaryKey id
+@behavior +aggregates +groupedAggregates
 Prescriptions written by a doctor for a patient. Admins and doctors read them; a doctor writes their own; receptionists see none.';
 comment on column app_public.prescriptions.id is 'Identifier of the prescription.';
 comment on column app_public.prescriptions.tenant_id is 'The tenant of the prescription; set from the signed-in user''s token, never by the client.';
@@ -772,13 +805,13 @@ create table app_public.time_off_periods (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   constraint time_off_periods_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id) ON DELETE CASCADE,
-  constraint time_off_periods_pkey PRIMARY KEY (id),
   constraint time_off_periods_reason_check CHECK ((length(reason) <= 1000)),
   constraint time_off_periods_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint time_off_periods_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint time_off_periods_times_check CHECK ((ends_at > starts_at))
 );
-comment on table app_public.time_off_periods is 'A doctor away from `startsAt` to `endsAt`: at one office, or at all of them. A whole day off is local midnight to local midnight. Working hours in such a period offer no slots. Everyone in the tenant reads them; admins manage every doctor''s, a doctor their own.';
+comment on table app_public.time_off_periods is '@primaryKey id
+A doctor away from `startsAt` to `endsAt`: at one office, or at all of them. A whole day off is local midnight to local midnight. Working hours in such a period offer no slots. Everyone in the tenant reads them; admins manage every doctor''s, a doctor their own.';
 comment on column app_public.time_off_periods.id is 'Identifier of the period.';
 comment on column app_public.time_off_periods.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
 comment on column app_public.time_off_periods.doctor_id is 'The doctor who is away.';
@@ -834,12 +867,12 @@ create table app_public.users (
   constraint users_email_key UNIQUE (email),
   constraint users_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
   constraint users_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
-  constraint users_pkey PRIMARY KEY (id),
   constraint users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint users_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint users_user_role_check CHECK ((user_role = ANY (ARRAY['admin'::text, 'doctor'::text, 'receptionist'::text])))
 );
-comment on table app_public.users is 'People who sign in to a tenant. Users see their own row; admins see and manage all users of their tenant.';
+comment on table app_public.users is '@primaryKey id
+People who sign in to a tenant. Users see their own row; admins see and manage all users of their tenant.';
 comment on column app_public.users.id is 'Identifier of the user; the JWT registered claim `sub`.';
 comment on column app_public.users.tenant_id is 'The tenant the user belongs to; set from the signed-in user''s token, never by the client.';
 comment on column app_public.users.email is 'Login e-mail, unique across all tenants because login comes before knowing the tenant.';
@@ -893,12 +926,12 @@ create table app_public.visit_types (
   constraint visit_types_duration_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 480))),
   constraint visit_types_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
   constraint visit_types_name_clean CHECK (app_private.assert_clean_text(name)),
-  constraint visit_types_pkey PRIMARY KEY (id),
   constraint visit_types_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint visit_types_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint visit_types_tenant_id_name_key UNIQUE (tenant_id, name)
 );
-comment on table app_public.visit_types is 'The kinds of visit a clinic group offers: how long each lasts and how much time the doctor keeps free before and after it. Everyone in the tenant reads them; admins manage them. A type in use is deactivated rather than deleted.';
+comment on table app_public.visit_types is '@primaryKey id
+The kinds of visit a clinic group offers: how long each lasts and how much time the doctor keeps free before and after it. Everyone in the tenant reads them; admins manage them. A type in use is deactivated rather than deleted.';
 comment on column app_public.visit_types.id is 'Identifier of the visit type.';
 comment on column app_public.visit_types.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
 comment on column app_public.visit_types.name is 'What the clinic calls it, unique in the tenant (e.g. `First visit`).';
@@ -953,14 +986,14 @@ create table app_public.working_hours (
   constraint working_hours_dates_check CHECK ((valid_until >= valid_from)),
   constraint working_hours_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id) ON DELETE CASCADE,
   constraint working_hours_no_overlap EXCLUDE USING gist (tenant_id WITH =, doctor_id WITH =, weekday WITH =, tsrange(('2000-01-03'::date + starts_at), ('2000-01-03'::date + ends_at)) WITH &&, daterange(valid_from, valid_until, '[]'::text) WITH &&),
-  constraint working_hours_pkey PRIMARY KEY (id),
   constraint working_hours_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint working_hours_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint working_hours_times_check CHECK ((ends_at > starts_at)),
   constraint working_hours_weekday_check CHECK (((weekday >= 1) AND (weekday <= 7))),
   constraint working_hours_weekday_in_dates CHECK (((valid_from IS NULL) OR (valid_until IS NULL) OR (valid_until >= (valid_from + (((weekday - (EXTRACT(isodow FROM valid_from))::integer) + 7) % 7)))))
 );
-comment on table app_public.working_hours is 'When a doctor works, week by week: on `weekday`, from `startsAt` to `endsAt` local time (the tenant''s time zone) at one of the doctor''s offices, on the dates from `validFrom` to `validUntil`. Several rows make split days (09:00–13:00 and 15:00–19:00). Extra hours on one date: a row whose validFrom and validUntil are that date. A doctor never works two overlapping ranges, at one office or two (OVLAP). Everyone in the tenant reads them; admins manage every doctor''s, a doctor their own.';
+comment on table app_public.working_hours is '@primaryKey id
+When a doctor works, week by week: on `weekday`, from `startsAt` to `endsAt` local time (the tenant''s time zone) at one of the doctor''s offices, on the dates from `validFrom` to `validUntil`. Several rows make split days (09:00–13:00 and 15:00–19:00). Extra hours on one date: a row whose validFrom and validUntil are that date. A doctor never works two overlapping ranges, at one office or two (OVLAP). Everyone in the tenant reads them; admins manage every doctor''s, a doctor their own.';
 comment on column app_public.working_hours.id is 'Identifier of the rule.';
 comment on column app_public.working_hours.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
 comment on column app_public.working_hours.doctor_id is 'The doctor who works these hours.';
@@ -1027,7 +1060,7 @@ CREATE OR REPLACE FUNCTION app_private.account_email(user_id uuid)
  STABLE
 AS $function$
   select u.id, u.email, u.full_name, u.user_role, t.name,
-         exists (select from app_private.user_secrets s where s.user_id = u.id)
+         exists (select from app_private.user_secrets s where s.tenant_id = u.tenant_id and s.user_id = u.id)
   from app_public.users u join app_public.tenants t on t.id = u.tenant_id
   where u.id = account_email.user_id and u.is_active
 $function$;
@@ -1042,12 +1075,13 @@ AS $function$
 #variable_conflict use_column
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
+  v_tenant_id uuid := (select u.tenant_id from app_public.users u where u.id = account_email_token.user_id);
 begin
   -- Replaces an expired token, or this e-mail's own from an attempt that was not sent; a live token
   -- the admin handed over stays, and NULL is returned.
-  insert into app_private.password_tokens as t (token_hash, user_id, expires_at, issued_for)
-    values (sha256(convert_to(v_token, 'UTF8')), account_email_token.user_id, now() + interval '72 hours', 'account_email')
-    on conflict (user_id) where used_at is null
+  insert into app_private.password_tokens as t (tenant_id, token_hash, user_id, expires_at, issued_for)
+    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), account_email_token.user_id, now() + interval '72 hours', 'account_email')
+    on conflict (tenant_id, user_id) where used_at is null
     do update set token_hash = excluded.token_hash, expires_at = excluded.expires_at, issued_for = excluded.issued_for,
                   created_at = now()
       where t.expires_at <= now() or t.issued_for = 'account_email';
@@ -1119,13 +1153,19 @@ CREATE OR REPLACE FUNCTION app_private.assert_tenant_writable()
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+declare
+  v_tenant_id uuid := app_public.current_tenant_id();
+  v_read_only text := nullif(current_setting('jwt.claims.read_only', true), '');
 begin
-  if (select app_public.tenants_is_read_only(t) from app_public.tenants t where t.id = app_public.current_tenant_id()) then
+  if v_tenant_id is null then
+    return;
+  end if;
+  if coalesce(v_read_only::boolean, app_private.tenant_is_read_only(v_tenant_id), false) then
     raise exception 'The trial has ended, so this clinic group is read-only until its plan is changed.' using errcode = 'TRIAL';
   end if;
 end;
 $function$;
-comment on function app_private.assert_tenant_writable() is 'Raises TRIAL when the tenant in the caller''s claims is read-only (trial ended). Without claims (operators, the worker, sign-up, password activation) the write is not a tenant''s users'' and passes. SECURITY DEFINER: reads the tenant row whatever the caller may see.';
+comment on function app_private.assert_tenant_writable() is 'Raises TRIAL when the tenant in the caller''s claims is read-only (trial ended): from the read_only claim that app_private.begin_request sets, else looked up. Without claims (operators, the worker, sign-up, password activation) the write is not a tenant''s users'' and passes. Reads no table when the claim is set, so it runs on any Citus node.';
 grant execute on function app_private.assert_tenant_writable() to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.assert_valid_offices(offices jsonb)
@@ -1205,12 +1245,14 @@ begin
   execute format('set local jwt.claims.tenant_id = %L', begin_request.tenant_id);
   execute format('set local jwt.claims.user_role = %L', begin_request.user_role);
   execute format('set local jwt.claims.doctor_id = %L', coalesce(begin_request.doctor_id, ''));
+  execute format('set local jwt.claims.read_only = %L',
+                 app_private.tenant_is_read_only(app_private.uuid_or_null(begin_request.tenant_id)));
   -- Last: from here on the function runs as the visitor.
   set local role clinic_user;
   return true;
 end;
 $function$;
-comment on function app_private.begin_request(text,text,text,text,text) is 'The first statement of every API request''s transaction, run by the authenticator with the verified access token''s claims (all NULL when signed out). Signed out: switches to the anonymous role and returns true. Claims that still describe an active user of that tenant with that role, in a session that was not revoked, and for doctors an active profile (app_private.session_is_valid): sets them with SET LOCAL as jwt.claims.sub, tenant_id, user_role and doctor_id, switches to the visitor role and returns true. Otherwise (deactivated, demoted, logged out, refresh token reused): the visitor role with no claims at all, which sees and writes nothing, and false, on which the server answers 401 CREDS. Nothing but this function sets the claims, so the policies trust them without checking the session again.';
+comment on function app_private.begin_request(text,text,text,text,text) is 'The first statement of every API request''s transaction, run by the authenticator with the verified access token''s claims (all NULL when signed out). Signed out: switches to the anonymous role and returns true. Claims that still describe an active user of that tenant with that role, in a session that was not revoked, and for doctors an active profile (app_private.session_is_valid): sets them with SET LOCAL as jwt.claims.sub, tenant_id, user_role and doctor_id, plus read_only (whether the tenant''s trial has ended, for the write check), switches to the visitor role and returns true. Otherwise (deactivated, demoted, logged out, refresh token reused): the visitor role with no claims at all, which sees and writes nothing, and false, on which the server answers 401 CREDS. Nothing but this function sets the claims, so the policies trust them without checking the session again.';
 grant execute on function app_private.begin_request(text,text,text,text,text) to clinic_authenticator;
 
 CREATE OR REPLACE FUNCTION app_private.change_plan(tenant text, plan text)
@@ -1246,13 +1288,48 @@ AS $function$
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
 begin
-  insert into app_private.refresh_tokens (token_hash, user_id, family_id, expires_at)
-    values (sha256(convert_to(v_token, 'UTF8')), create_refresh_token.user_id, create_refresh_token.family_id, now() + lifetime);
+  insert into app_private.refresh_tokens (tenant_id, token_hash, user_id, family_id, expires_at)
+    values ((select u.tenant_id from app_public.users u where u.id = create_refresh_token.user_id),
+            sha256(convert_to(v_token, 'UTF8')), create_refresh_token.user_id, create_refresh_token.family_id, now() + lifetime);
   return v_token;
 end;
 $function$;
 comment on function app_private.create_refresh_token(uuid,interval,uuid) is 'A new refresh token for the user, in a new family unless one is given. Called by the API server after it verified a password or a set-password token; app_private is never exposed over GraphQL.';
 grant execute on function app_private.create_refresh_token(uuid,interval,uuid) to clinic_anonymous;
+
+CREATE OR REPLACE FUNCTION app_private.drain_job_outbox()
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_job record;
+  v_count integer := 0;
+begin
+  -- One drain at a time (several workers may run): the others find nothing to do this round.
+  if not pg_try_advisory_xact_lock(hashtext('app_private.drain_job_outbox')) then
+    return 0;
+  end if;
+  -- One DELETE over every shard; under Citus the deletes and the enqueues commit together (2PC).
+  for v_job in delete from app_private.job_outbox returning * loop
+    perform graphile_worker.add_job(v_job.task, v_job.payload::json, job_key => 'outbox:' || v_job.id,
+                                     job_key_mode => 'preserve_run_at');
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$function$;
+comment on function app_private.drain_job_outbox() is 'Moves every job of app_private.job_outbox into graphile-worker''s queue and returns how many. The worker calls it every JOB_OUTBOX_INTERVAL_MS on the coordinator; a second caller at the same moment returns 0. Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.enqueue_job(tenant_id uuid, task text, payload jsonb)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  insert into app_private.job_outbox (tenant_id, task, payload) values (enqueue_job.tenant_id, enqueue_job.task, enqueue_job.payload)
+$function$;
+comment on function app_private.enqueue_job(uuid,text,jsonb) is 'Enqueues a graphile-worker job for a tenant through app_private.job_outbox, in the caller''s transaction. The one way triggers and functions enqueue jobs: it writes only the tenant''s own shard.';
 
 CREATE OR REPLACE FUNCTION app_private.extend_trial(tenant text, days integer)
  RETURNS app_public.tenants
@@ -1365,7 +1442,7 @@ CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
   select s.password_hash, u.is_active, app_private.session_for(u.id)
-  from app_public.users u join app_private.user_secrets s on s.user_id = u.id
+  from app_public.users u join app_private.user_secrets s on s.tenant_id = u.tenant_id and s.user_id = u.id
   where u.email = btrim(login_candidate.email)::citext
 $function$;
 comment on function app_private.login_candidate(text) is 'The password hash and session of the user with this e-mail, for the API server to verify a password (argon2 runs in the server). No row for an unknown e-mail or a user who never set a password. SECURITY DEFINER: login comes before any claim.';
@@ -1404,11 +1481,12 @@ AS $function$
 #variable_conflict use_column
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
+  v_tenant_id uuid := (select u.tenant_id from app_public.users u where u.id = new_password_token.user_id);
 begin
   -- Upsert on the unique index: a concurrent issue for the same user is waited for, then replaced.
-  insert into app_private.password_tokens as t (token_hash, user_id, expires_at, issued_for)
-    values (sha256(convert_to(v_token, 'UTF8')), new_password_token.user_id, now() + interval '72 hours', 'admin')
-    on conflict (user_id) where used_at is null
+  insert into app_private.password_tokens as t (tenant_id, token_hash, user_id, expires_at, issued_for)
+    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), new_password_token.user_id, now() + interval '72 hours', 'admin')
+    on conflict (tenant_id, user_id) where used_at is null
     do update set token_hash = excluded.token_hash, expires_at = excluded.expires_at, issued_for = excluded.issued_for,
                   created_at = now();
   return v_token;
@@ -1466,7 +1544,7 @@ begin
   insert into app_public.users (tenant_id, email, full_name, user_role)
     values (v_tenant_id, email, btrim(full_name), 'admin')
     returning id into v_user_id;
-  insert into app_private.user_secrets (user_id, password_hash) values (v_user_id, register_clinic.password_hash);
+  insert into app_private.user_secrets (tenant_id, user_id, password_hash) values (v_tenant_id, v_user_id, register_clinic.password_hash);
   return app_private.session_for(v_user_id);
 end;
 $function$;
@@ -1475,17 +1553,23 @@ grant execute on function app_private.register_clinic(text,text,text,text,text) 
 
 CREATE OR REPLACE FUNCTION app_private.revoke_refresh_token(token text)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-  select app_private.revoke_sessions(array(
-    select t.family_id from app_private.refresh_tokens t where t.token_hash = sha256(convert_to(token, 'UTF8'))))
+declare
+  v_token app_private.refresh_tokens;
+begin
+  select * into v_token from app_private.refresh_tokens t where t.token_hash = sha256(convert_to(token, 'UTF8'));
+  if found then
+    perform app_private.revoke_sessions(v_token.tenant_id, array[v_token.family_id]);
+  end if;
+end;
 $function$;
 comment on function app_private.revoke_refresh_token(text) is 'Logout: revokes the family of the token (the whole session). Does nothing for an unknown token.';
 grant execute on function app_private.revoke_refresh_token(text) to clinic_anonymous;
 
-CREATE OR REPLACE FUNCTION app_private.revoke_sessions(family_ids uuid[])
+CREATE OR REPLACE FUNCTION app_private.revoke_sessions(tenant_id uuid, family_ids uuid[])
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -1494,14 +1578,17 @@ begin
   -- Until none is left: a rotation that held a row while the UPDATE waited for it has committed
   -- its successor by the time the UPDATE goes on, and the next round's statements see it.
   loop
-    perform from app_private.refresh_tokens t where t.family_id = any(family_ids) order by t.token_hash for update;
-    update app_private.refresh_tokens t set revoked_at = now() where t.family_id = any(family_ids) and t.revoked_at is null;
+    perform from app_private.refresh_tokens t
+      where t.tenant_id = revoke_sessions.tenant_id and t.family_id = any(family_ids) order by t.token_hash for update;
+    update app_private.refresh_tokens t set revoked_at = now()
+      where t.tenant_id = revoke_sessions.tenant_id and t.family_id = any(family_ids) and t.revoked_at is null;
     exit when not exists (
-      select from app_private.refresh_tokens t where t.family_id = any(family_ids) and t.revoked_at is null);
+      select from app_private.refresh_tokens t
+      where t.tenant_id = revoke_sessions.tenant_id and t.family_id = any(family_ids) and t.revoked_at is null);
   end loop;
 end;
 $function$;
-comment on function app_private.revoke_sessions(uuid[]) is 'Ends sessions (refresh-token families): their refresh tokens and, through the `sid` claim, their access tokens. Locks the rows first, so a successor inserted by a rotation running at the same moment is revoked too.';
+comment on function app_private.revoke_sessions(uuid,uuid[]) is 'Ends sessions (refresh-token families) of one tenant''s users: their refresh tokens and, through the `sid` claim, their access tokens. Locks the rows first, so a successor inserted by a rotation running at the same moment is revoked too. Keyed by tenant: triggers on a Citus shard call it.';
 
 CREATE OR REPLACE FUNCTION app_private.rotate_refresh_token(token text, lifetime interval, reuse_interval interval)
  RETURNS TABLE(refresh_token text, family_id uuid, session jsonb)
@@ -1518,20 +1605,20 @@ begin
   if not found or v_row.revoked_at is not null or v_row.expires_at <= now() then
     return;
   end if;
-  if not exists (select from app_public.users u where u.id = v_row.user_id and u.is_active) then
-    perform app_private.revoke_sessions(array[v_row.family_id]);
+  if not exists (select from app_public.users u where u.tenant_id = v_row.tenant_id and u.id = v_row.user_id and u.is_active) then
+    perform app_private.revoke_sessions(v_row.tenant_id, array[v_row.family_id]);
     return;
   end if;
   if v_row.rotated_at is null then
-    update app_private.refresh_tokens t set rotated_at = now() where t.token_hash = v_row.token_hash;
-    insert into app_private.refresh_tokens (token_hash, user_id, family_id, expires_at)
-      values (sha256(convert_to(v_successor, 'UTF8')), v_row.user_id, v_row.family_id, now() + lifetime);
+    update app_private.refresh_tokens t set rotated_at = now() where t.tenant_id = v_row.tenant_id and t.token_hash = v_row.token_hash;
+    insert into app_private.refresh_tokens (tenant_id, token_hash, user_id, family_id, expires_at)
+      values (v_row.tenant_id, sha256(convert_to(v_successor, 'UTF8')), v_row.user_id, v_row.family_id, now() + lifetime);
   elsif reuse_interval > interval '0' and v_row.rotated_at > now() - reuse_interval then
     -- Another tab (or a retried request) with the token just rotated: the same successor, or, when
     -- that was rotated in turn meanwhile, the newest token of the family.
     loop
       select * into v_row from app_private.refresh_tokens t
-        where t.token_hash = sha256(convert_to(v_successor, 'UTF8')) for update;
+        where t.tenant_id = v_row.tenant_id and t.token_hash = sha256(convert_to(v_successor, 'UTF8')) for update;
       exit when not found or v_row.rotated_at is null;
       v_successor := app_private.refresh_token_successor(v_successor);
     end loop;
@@ -1540,7 +1627,7 @@ begin
     end if;
   else
     -- A rotated token presented again after the interval was stolen or replayed: end the session.
-    perform app_private.revoke_sessions(array[v_row.family_id]);
+    perform app_private.revoke_sessions(v_row.tenant_id, array[v_row.family_id]);
     return;
   end if;
   return query select v_successor, v_row.family_id, app_private.session_for(v_row.user_id);
@@ -1663,7 +1750,7 @@ begin
     on conflict (tenant_id, trial_ends_at, days_before) do nothing
     returning *
   loop
-    perform graphile_worker.add_job('send_trial_notice', json_build_object('trial_notice_id', v_notice.id));
+    perform app_private.enqueue_job(v_notice.tenant_id, 'send_trial_notice', jsonb_build_object('trial_notice_id', v_notice.id));
     return next v_notice;
   end loop;
 end;
@@ -1694,14 +1781,14 @@ CREATE OR REPLACE FUNCTION app_private.session_is_valid(user_id uuid, tenant_id 
 AS $function$
   select exists (
     select from app_public.users u
-    where u.id = session_is_valid.user_id and u.tenant_id = session_is_valid.tenant_id
+    where u.tenant_id = session_is_valid.tenant_id and u.id = session_is_valid.user_id
       and u.user_role = session_is_valid.user_role and u.is_active
       and exists (
         select from app_private.refresh_tokens r
-        where r.family_id = session_is_valid.session_id and r.user_id = u.id and r.revoked_at is null)
+        where r.tenant_id = u.tenant_id and r.family_id = session_is_valid.session_id and r.user_id = u.id and r.revoked_at is null)
       and (session_is_valid.doctor_id is null or exists (
         select from app_public.doctors d
-        where d.id = session_is_valid.doctor_id and d.tenant_id = u.tenant_id and d.user_id = u.id and d.is_active)))
+        where d.tenant_id = u.tenant_id and d.id = session_is_valid.doctor_id and d.user_id = u.id and d.is_active)))
 $function$;
 comment on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) is 'Whether these claims still describe an active user (same tenant, same role, and for doctors an active profile) in a session (refresh-token family) that was not revoked. False for any NULL that matters. SECURITY DEFINER: it must see the user and session rows whatever the policies allow; app_private.begin_request asks it once per request transaction.';
 grant execute on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) to clinic_authenticator;
@@ -1713,24 +1800,39 @@ CREATE OR REPLACE FUNCTION app_private.set_password_with_token(token text, passw
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 declare
+  v_tenant_id uuid;
   v_user_id uuid;
 begin
   update app_private.password_tokens t set used_at = now()
     from app_public.users u
     where t.token_hash = sha256(convert_to(token, 'UTF8')) and t.used_at is null and t.expires_at > now()
-      and u.id = t.user_id and u.is_active
-    returning t.user_id into v_user_id;
+      and u.tenant_id = t.tenant_id and u.id = t.user_id and u.is_active
+    returning t.tenant_id, t.user_id into v_tenant_id, v_user_id;
   if v_user_id is null then
     raise exception 'This link is invalid, already used or expired.' using errcode = 'TOKEN';
   end if;
-  insert into app_private.user_secrets (user_id, password_hash) values (v_user_id, set_password_with_token.password_hash)
-    on conflict (user_id) do update set password_hash = excluded.password_hash, password_set_at = now();
-  delete from app_private.password_tokens where user_id = v_user_id and used_at is null;
+  insert into app_private.user_secrets (tenant_id, user_id, password_hash)
+    values (v_tenant_id, v_user_id, set_password_with_token.password_hash)
+    on conflict (tenant_id, user_id) do update set password_hash = excluded.password_hash, password_set_at = now();
+  delete from app_private.password_tokens t where t.tenant_id = v_tenant_id and t.user_id = v_user_id and t.used_at is null;
   return app_private.session_for(v_user_id);
 end;
 $function$;
 comment on function app_private.set_password_with_token(text,text) is 'Sets a password with a one-time token (used once, within its lifetime, for an active user) and returns the session. Raises TOKEN otherwise. SECURITY DEFINER: the user is not signed in yet.';
 grant execute on function app_private.set_password_with_token(text,text) to clinic_anonymous;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_is_read_only(tenant_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select coalesce(t.trial_ends_at <= now(), false) and p.trial_days is not null
+  from app_public.tenants t join app_public.subscription_plans p on p.plan = t.subscription_plan
+  where t.id = tenant_is_read_only.tenant_id
+$function$;
+comment on function app_private.tenant_is_read_only(uuid) is 'Whether the tenant''s trial has ended on a plan with a trial (read-only until an operator changes its plan); NULL for no such tenant. SECURITY DEFINER: reads the tenant whatever the caller may see.';
+grant execute on function app_private.tenant_is_read_only(uuid) to clinic_authenticator;
 
 CREATE OR REPLACE FUNCTION app_private.tg__check_office()
  RETURNS trigger
@@ -1927,9 +2029,9 @@ CREATE OR REPLACE FUNCTION app_private.tg_doctors__revoke_sessions()
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
-  perform app_private.revoke_sessions(array(
+  perform app_private.revoke_sessions(new.tenant_id, array(
     select distinct t.family_id from app_private.refresh_tokens t
-    where t.user_id in (old.user_id, new.user_id) and t.revoked_at is null));
+    where t.tenant_id = new.tenant_id and t.user_id in (old.user_id, new.user_id) and t.revoked_at is null));
   return null;
 end;
 $function$;
@@ -1974,7 +2076,7 @@ CREATE OR REPLACE FUNCTION app_private.tg_tenants__send_welcome_email()
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
-  perform graphile_worker.add_job('send_welcome_email', json_build_object('tenant_id', new.id));
+  perform app_private.enqueue_job(new.id, 'send_welcome_email', jsonb_build_object('tenant_id', new.id));
   return null;
 end;
 $function$;
@@ -2007,8 +2109,9 @@ CREATE OR REPLACE FUNCTION app_private.tg_users__revoke_sessions()
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
-  perform app_private.revoke_sessions(array(
-    select distinct t.family_id from app_private.refresh_tokens t where t.user_id = new.id and t.revoked_at is null));
+  perform app_private.revoke_sessions(new.tenant_id, array(
+    select distinct t.family_id from app_private.refresh_tokens t
+    where t.tenant_id = new.tenant_id and t.user_id = new.id and t.revoked_at is null));
   return null;
 end;
 $function$;
@@ -2021,7 +2124,7 @@ CREATE OR REPLACE FUNCTION app_private.tg_users__send_account_email()
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
-  perform graphile_worker.add_job('send_account_email', json_build_object('user_id', new.id));
+  perform app_private.enqueue_job(new.tenant_id, 'send_account_email', jsonb_build_object('user_id', new.id));
   return null;
 end;
 $function$;

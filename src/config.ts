@@ -143,6 +143,11 @@ export const VARIABLES = {
   },
   RUN_WORKER: { default: true, meaning: "`false`: `npm start` runs only the API server (run `npm run worker` elsewhere)" },
   WORKER_CONCURRENCY: { default: 2, range: [1, 100], meaning: "jobs one worker runs at once" },
+  JOB_OUTBOX_INTERVAL_MS: {
+    default: 500,
+    range: [50, 60_000],
+    meaning: "how often the worker moves jobs from the outbox into the queue, milliseconds (the most a job waits)",
+  },
   SMTP_URL: {
     defaultText: "outbox",
     meaning: "`smtp://user:pass@host:587` or `smtps://…:465`; unset: `.eml` files in `DATA_DIR/outbox/`",
@@ -267,6 +272,8 @@ export interface Config {
   runWorker: boolean;
   /** How many jobs one worker runs at once. */
   workerConcurrency: number;
+  /** How often the worker drains app_private.job_outbox, milliseconds. */
+  jobOutboxIntervalMs: number;
   mail: MailConfig;
   /** pino log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: string;
@@ -500,6 +507,7 @@ export function loadConfig(env: Environment = process.env): Config {
     jwtAudience: text(env, "JWT_AUDIENCE"),
     runWorker: flag(env, "RUN_WORKER"),
     workerConcurrency: integer(env, "WORKER_CONCURRENCY"),
+    jobOutboxIntervalMs: integer(env, "JOB_OUTBOX_INTERVAL_MS"),
     mail: {
       smtpUrl,
       outbox: path.join(dataDir, "outbox"),

@@ -43,6 +43,7 @@ async function main(config: Config, logger: Logger) {
       ? await startWorker({
           ownerUrl: database.urls.ownerUrl,
           concurrency: config.workerConcurrency,
+          outboxIntervalMs: config.jobOutboxIntervalMs,
           mailer,
           appUrl: config.mail.appUrl,
           logger,

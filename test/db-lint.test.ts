@@ -74,6 +74,15 @@ const BROKEN = `
   alter table lint_pub.owned owner to ${api};                                         -- api-role-owns
   create table lint_priv.secrets (secret text);
   grant select on lint_priv.secrets to ${api};                                        -- api-role-private-access
+  create function lint_priv.enqueue_direct() returns void language sql
+    as $$ select graphile_worker.add_job('lint') $$;                                  -- job-outside-outbox
+  create function lint_pub.parent_label(parent lint_pub.parents) returns text
+    language sql as $$ select parent.code $$;                                         -- whole-row-argument
+  create function lint_priv.tg_log() returns trigger language plpgsql
+    as $$ begin insert into lint_priv.secrets values ('x'); return new; end $$;
+  create trigger log_parent after insert on lint_pub.parents
+    for each row execute function lint_priv.tg_log();                                 -- shard-writes-shared-table
+  create table lint_priv.tenant_keyed (id uuid primary key, tenant_id uuid not null); -- tenant-unique (a primary key)
 `;
 
 const EXPECTED: Record<string, string> = {
@@ -99,6 +108,9 @@ const EXPECTED: Record<string, string> = {
   "api-role-attributes": api,
   "api-role-owns": `${api} owns lint_pub.owned`,
   "api-role-private-access": `lint_priv.secrets: ${api}`,
+  "job-outside-outbox": "lint_priv.enqueue_direct()",
+  "whole-row-argument": "lint_pub.parent_label(parent lint_pub.parents)",
+  "shard-writes-shared-table": "lint_pub.parents: trigger log_parent writes lint_priv.secrets",
 };
 
 describe("each rule fires on a broken object", () => {
@@ -128,6 +140,12 @@ describe("each rule fires on a broken object", () => {
 
   test.each(Object.entries(EXPECTED))("%s finds %s", (rule, object) => {
     expect(findings.filter((f) => f.rule === rule).map((f) => f.object)).toContain(object);
+  });
+
+  test("a private tenant table's primary key without tenant_id is found too", () => {
+    expect(findings).toContainEqual(
+      expect.objectContaining({ rule: "tenant-unique", object: "lint_priv.tenant_keyed: tenant_keyed_pkey" }),
+    );
   });
 
   test("the raw claim read in a function is found too", () => {

@@ -152,10 +152,10 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
     return { receptionistId: receptionist.id as string, doctor: doctorRow as { id: string; user_id: string } };
   });
   await asOwner((client) =>
-    client.query("insert into app_private.user_secrets (user_id, password_hash) select unnest($1::uuid[]), $2", [
-      [receptionistId, doctor.user_id],
-      FIXTURE_HASH,
-    ]),
+    client.query(
+      "insert into app_private.user_secrets (tenant_id, user_id, password_hash) select u.tenant_id, u.id, $2 from app_public.users u where u.id = any($1::uuid[])",
+      [[receptionistId, doctor.user_id], FIXTURE_HASH],
+    ),
   );
   return {
     tenantId: session.tenant.id,

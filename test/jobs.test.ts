@@ -61,9 +61,7 @@ test("a user an admin creates gets a set-password link that works once; the toke
   const clinic = await signUpClinic();
   const user = await createUser(clinic);
   const payloads = await asOwner(async (client) => {
-    const { rows } =
-      await client.query(`select j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
-       where t.identifier = 'send_account_email'`);
+    const { rows } = await client.query("select payload from app_private.job_outbox where task = 'send_account_email'");
     return rows.map((r) => r.payload);
   });
   expect(payloads).toContainEqual({ user_id: user.id });

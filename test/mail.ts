@@ -8,7 +8,7 @@ import { SMTPServer } from "smtp-server";
 import { Logger, makeWorkerUtils, runOnce, type WorkerUtils } from "graphile-worker";
 import { createMailer, type Mailer } from "../src/mail/mailer";
 import { makeTaskList } from "../src/jobs/tasks";
-import { ownerUrl } from "./helpers";
+import { asOwner, ownerUrl } from "./helpers";
 
 export const APP_URL = "https://app.clinic.test";
 
@@ -86,15 +86,21 @@ export const smtpMailer = (smtp: SmtpCapture, query = ""): Mailer =>
 /** graphile-worker's logger, silenced: tests provoke failures on purpose. */
 export const silentLogger = new Logger(() => () => {});
 
+/** Moves the jobs that triggers wrote to app_private.job_outbox into graphile-worker's queue, as the worker does. */
+export const drainOutbox = () => asOwner((client) => client.query("select app_private.drain_job_outbox()"));
+
 /**
- * Runs every job that is due until none is left, with our task list bound to `mailer`, `now`
+ * Drains the outbox, then runs every job that is due until none is left, with our task list bound to `mailer`, `now`
  * (the trial-notice clock) and the web app links point to. Jobs that fail are rescheduled by
  * graphile-worker's backoff.
  */
 export function jobRunner(mailer: Mailer, now?: () => Date, appUrl = APP_URL) {
   const taskList = makeTaskList({ mailer, appUrl, now });
   return {
-    run: () => runOnce({ connectionString: ownerUrl(), taskList, noHandleSignals: true, logger: silentLogger }),
+    run: async () => {
+      await drainOutbox();
+      await runOnce({ connectionString: ownerUrl(), taskList, noHandleSignals: true, logger: silentLogger });
+    },
     close: async () => mailer.close(),
   };
 }
@@ -114,10 +120,12 @@ async function withJobs<T>(where: string, work: (utils: WorkerUtils, ids: string
 }
 
 /** Marks every queued job complete, so a test starts from an empty queue (other files enqueue too). */
-export const drainJobs = () =>
-  withJobs("true", async (utils, ids) => {
+export async function drainJobs() {
+  await drainOutbox();
+  await withJobs("true", async (utils, ids) => {
     if (ids.length) await utils.completeJobs(ids);
   });
+}
 
 /** Makes every failed, waiting job due now (skips graphile-worker's retry backoff); returns how many. */
 export const retryFailedJobsNow = () =>

@@ -268,6 +268,7 @@ describe("worker and e-mail metrics", () => {
     const worker = await startWorker({
       ownerUrl: ownerUrl(),
       concurrency: 1,
+      outboxIntervalMs: 50,
       mailer,
       appUrl: "http://app.test",
       logger: createLogger({ level: "silent", pretty: false }),

@@ -59,10 +59,10 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
       ]);
       doctors.push(rows[0]);
     }
-    await client.query("insert into app_private.user_secrets (user_id, password_hash) values ($1, $2)", [
-      doctors[0].user_id,
-      doctorHash,
-    ]);
+    await client.query(
+      "insert into app_private.user_secrets (tenant_id, user_id, password_hash) select u.tenant_id, u.id, $2 from app_public.users u where u.id = $1",
+      [doctors[0].user_id, doctorHash],
+    );
     const { rows: patients } = await client.query(
       `insert into app_public.patients (full_name, birth_date, gender, phone)
        values ('Lucia Fernandez', '1985-03-14', 'female', '+34 600 000 001'),

@@ -28,6 +28,12 @@ export interface LintScope {
   crossTenantForeignKeys: string[];
   /** `schema.table: role`: a private table one API role reads and writes directly, on purpose. */
   privateTablesForApi: string[];
+  /** `schema.table`s distributed by their `id` that tenant tables' `tenant_id` points at (Citus colocates by it). */
+  distributionAnchors: string[];
+  /** `schema.function`s that may write graphile-worker's queue: they run on the coordinator only. */
+  jobQueueWriters: string[];
+  /** `schema.function`s that take a tenant table's whole row, on purpose. */
+  wholeRowFunctions: string[];
 }
 
 /** The project's scope for a deployment's database roles (configuration). */
@@ -66,6 +72,15 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
     // runs plain SQL on them); they hold no secret, and the request roles get nothing.
     `app_private.rate_limits: ${roles.authenticator}`,
   ],
+  distributionAnchors: ["app_public.tenants"],
+  jobQueueWriters: [
+    "app_private.drain_job_outbox", // the outbox's drain: the worker calls it on the coordinator
+  ],
+  wholeRowFunctions: [
+    // The computed column Tenant.isReadOnly (PostGraphile needs the row argument); no SQL that runs
+    // on a shard calls it: the write check uses app_private.tenant_is_read_only(id).
+    "app_public.tenants_is_read_only",
+  ],
 });
 
 export interface Finding {
@@ -85,7 +100,8 @@ interface Rule {
 
 // $1 exposed schemas, $2 private schemas, $3 API roles, $4 anonymous roles,
 // $5 tenantless tables, $6 global uniques, $7 public definer functions, $8 nullable tenant tables,
-// $9 cross-tenant foreign keys, $10 private tables for an API role.
+// $9 cross-tenant foreign keys, $10 private tables for an API role, $11 distribution anchors,
+// $12 job queue writers, $13 whole-row functions.
 const parameters = (s: LintScope) => [
   s.exposedSchemas,
   s.privateSchemas,
@@ -97,6 +113,9 @@ const parameters = (s: LintScope) => [
   s.nullableTenantTables,
   s.crossTenantForeignKeys,
   s.privateTablesForApi,
+  s.distributionAnchors,
+  s.jobQueueWriters,
+  s.wholeRowFunctions,
 ];
 
 /** Exposed tables (plain and partitioned), as `schema.table` with their oid. */
@@ -107,6 +126,33 @@ const EXPOSED_TABLES = `
 
 /** Exposed tables that belong to a tenant: not allow-listed as tenantless. */
 const TENANT_TABLES = `select * from (${EXPOSED_TABLES}) t where name <> all($5)`;
+
+/**
+ * The tables Citus distributes by tenant, with the column it distributes them by: every table of
+ * our schemas with a NOT NULL tenant_id, and the anchors (tenants, by id). The rest (plans, the
+ * medicine catalogue, time zones) become reference tables, copied to every node.
+ */
+const DISTRIBUTED_TABLES = `
+  select c.oid, c.reltype, format('%s.%s', n.nspname, c.relname) as name,
+         case when format('%s.%s', n.nspname, c.relname) = any($11) then 'id' else 'tenant_id' end as key
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where n.nspname = any($1 || $2) and c.relkind in ('r', 'p')
+    and (format('%s.%s', n.nspname, c.relname) = any($11)
+         or exists (select from pg_attribute a
+                    where a.attrelid = c.oid and a.attname = 'tenant_id' and a.attnotnull and not a.attisdropped))`;
+
+/** Our functions, and (recursively) the schema-qualified functions their source calls. */
+const CALLED_FUNCTIONS = (roots: string) => `
+  with recursive called(origin, fn) as (
+    select r.origin, r.fn from (${roots}) r
+    union
+    select c.origin, g.oid
+    from called c join pg_proc f on f.oid = c.fn
+    cross join lateral regexp_matches(f.prosrc, '(\\w+)\\.(\\w+)\\s*\\(', 'g') as m(part)
+    join pg_namespace gn on gn.nspname = m.part[1]
+    join pg_proc g on g.pronamespace = gn.oid and g.proname = m.part[2]
+  )
+  select * from called`;
 
 export const RULES: Rule[] = [
   {
@@ -223,21 +269,11 @@ export const RULES: Rule[] = [
       "A policy calls (directly or through the functions it calls) a function the planner cannot inline: not LANGUAGE sql, SECURITY DEFINER, with a SET clause, STRICT with arguments, or volatile. It then runs once per row instead of once per scan.",
     fix: "Make it a single-SELECT LANGUAGE sql function, STABLE or IMMUTABLE, without SECURITY DEFINER, SET or STRICT (like app_public.current_tenant_id()).",
     sql: `
-      select distinct format('%s calls %s', c.policy, f.oid::regprocedure) as object
-      from (
-        with recursive called(policy, fn) as (
-          select format('%s: policy %s', t.name, p.polname), d.refobjid
-          from (${EXPOSED_TABLES}) t join pg_policy p on p.polrelid = t.oid
-          join pg_depend d on d.classid = 'pg_policy'::regclass and d.objid = p.oid and d.refclassid = 'pg_proc'::regclass
-          union
-          select c.policy, g.oid
-          from called c join pg_proc f on f.oid = c.fn
-          cross join lateral regexp_matches(f.prosrc, '(\\w+)\\.(\\w+)\\s*\\(', 'g') as m(part)
-          join pg_namespace gn on gn.nspname = m.part[1]
-          join pg_proc g on g.pronamespace = gn.oid and g.proname = m.part[2]
-        )
-        select * from called
-      ) c
+      select distinct format('%s calls %s', c.origin, f.oid::regprocedure) as object
+      from (${CALLED_FUNCTIONS(`
+        select format('%s: policy %s', t.name, p.polname) as origin, d.refobjid as fn
+        from (${EXPOSED_TABLES}) t join pg_policy p on p.polrelid = t.oid
+        join pg_depend d on d.classid = 'pg_policy'::regclass and d.objid = p.oid and d.refclassid = 'pg_proc'::regclass`)}) c
       join pg_proc f on f.oid = c.fn
       join pg_namespace n on n.oid = f.pronamespace join pg_language l on l.oid = f.prolang
       where n.nspname = any($1 || $2)
@@ -245,17 +281,19 @@ export const RULES: Rule[] = [
   },
   {
     id: "tenant-foreign-key",
-    problem: "A foreign key between two tenant tables leaves out tenant_id, so a row could point at another tenant's row.",
+    problem:
+      "A foreign key between two tenant tables leaves out tenant_id, so a row could point at another tenant's row, and Citus refuses it between tables distributed by tenant.",
     fix: "Make it a composite key (tenant_id, x_id) references (tenant_id, id), with a unique (tenant_id, id) on the target.",
     sql: `
       select format('%s: %s', t.name, k.conname) as object
-      from (${TENANT_TABLES}) t join pg_constraint k on k.conrelid = t.oid and k.contype = 'f'
-      join (${TENANT_TABLES}) target on target.oid = k.confrelid
+      from (${DISTRIBUTED_TABLES}) t join pg_constraint k on k.conrelid = t.oid and k.contype = 'f'
+      join (${DISTRIBUTED_TABLES}) target on target.oid = k.confrelid
       where format('%s.%s', split_part(t.name, '.', 1), k.conname) <> all($9)
         and not exists (
-        select from unnest(k.conkey) as col(attnum)
-        join pg_attribute a on a.attrelid = k.conrelid and a.attnum = col.attnum
-        where a.attname = 'tenant_id')`,
+          select from unnest(k.conkey, k.confkey) as col(attnum, fattnum)
+          join pg_attribute a on a.attrelid = k.conrelid and a.attnum = col.attnum
+          join pg_attribute fa on fa.attrelid = k.confrelid and fa.attnum = col.fattnum
+          where a.attname = t.key and fa.attname = target.key)`,
   },
   {
     id: "foreign-key-index",
@@ -293,17 +331,58 @@ export const RULES: Rule[] = [
   {
     id: "tenant-unique",
     problem:
-      "A unique constraint or index on a tenant table leaves out tenant_id: one tenant's value blocks another's, and a clash tells that the value exists elsewhere.",
-    fix: "Add tenant_id to the unique key, or put it on the commented allow-list in src/db/lint.ts.",
+      "A primary key, unique constraint or unique index of a tenant table leaves out tenant_id: one tenant's value blocks another's, a clash tells that the value exists elsewhere, and Citus refuses it on a table distributed by tenant.",
+    fix: "Add tenant_id to the key (a row's id stays the API's key through the table tag @primaryKey id), or put it on the commented allow-list in src/db/lint.ts.",
     sql: `
       select format('%s: %s', t.name, ic.relname) as object
-      from (${TENANT_TABLES}) t join pg_index i on i.indrelid = t.oid and i.indisunique and not i.indisprimary
+      from (${DISTRIBUTED_TABLES}) t join pg_index i on i.indrelid = t.oid and i.indisunique
       join pg_class ic on ic.oid = i.indexrelid
       where format('%s.%s', split_part(t.name, '.', 1), ic.relname) <> all($6)
         and not exists (
           select from unnest(i.indkey::int2[]) col(attnum)
           join pg_attribute a on a.attrelid = t.oid and a.attnum = col.attnum
-          where a.attname = 'tenant_id')`,
+          where a.attname = t.key)`,
+  },
+  {
+    id: "job-outside-outbox",
+    problem:
+      "A function writes graphile-worker's queue directly: under Citus a trigger or function on a tenant table runs on a shard, where the queue does not exist.",
+    fix: "Call app_private.enqueue_job(tenant_id, task, payload): it writes app_private.job_outbox, which the worker drains on the coordinator.",
+    sql: `
+      select format('%s.%s()', n.nspname, f.proname) as object
+      from pg_proc f join pg_namespace n on n.oid = f.pronamespace
+      where n.nspname = any($1 || $2) and n.nspname <> 'graphile_worker'
+        and f.prosrc ~* 'graphile_worker\\.(add_jobs?|_private_jobs|jobs)\\M'
+        and format('%s.%s', n.nspname, f.proname) <> all($12)`,
+  },
+  {
+    id: "whole-row-argument",
+    problem:
+      "A function takes a tenant table's whole row: Citus creates it only on the coordinator, so a query that calls it fails on the shards.",
+    fix: "Take the columns it needs (or the row's tenant_id and id) as arguments, or allow-list an API computed column in src/db/lint.ts.",
+    sql: `
+      select format('%s.%s(%s)', n.nspname, f.proname, pg_get_function_identity_arguments(f.oid)) as object
+      from pg_proc f join pg_namespace n on n.oid = f.pronamespace
+      where n.nspname = any($1 || $2)
+        and format('%s.%s', n.nspname, f.proname) <> all($13)
+        and exists (select from (${DISTRIBUTED_TABLES}) t where t.reltype = any(f.proargtypes::oid[]))`,
+  },
+  {
+    id: "shard-writes-shared-table",
+    problem:
+      "A trigger of a tenant table (or a function it calls) writes a table that is not distributed by tenant: under Citus it runs on a shard, which cannot write a reference or coordinator table.",
+    fix: "Write the tenant's own rows only (an outbox row for work elsewhere), or do it in a function the API calls on the coordinator.",
+    sql: `
+      select distinct format('%s: trigger %s writes %s.%s', t.name, g.tgname, w.part[2], w.part[3]) as object
+      from (${DISTRIBUTED_TABLES}) t
+      join pg_trigger g on g.tgrelid = t.oid and not g.tgisinternal
+      join (${CALLED_FUNCTIONS(`
+        select g2.oid as origin, g2.tgfoid as fn from pg_trigger g2 where not g2.tgisinternal`)}) c on c.origin = g.oid
+      join pg_proc f on f.oid = c.fn
+      cross join lateral regexp_matches(f.prosrc, '(insert\\s+into|\\mupdate|delete\\s+from)\\s+(\\w+)\\.(\\w+)', 'gi') as w(part)
+      join pg_namespace wn on wn.nspname = w.part[2] and wn.nspname = any($1 || $2)
+      join pg_class wc on wc.relnamespace = wn.oid and wc.relname = w.part[3] and wc.relkind in ('r', 'p')
+      where not exists (select from (${DISTRIBUTED_TABLES}) d where d.oid = wc.oid)`,
   },
   {
     id: "view-security-invoker",
@@ -385,7 +464,7 @@ export async function lintDatabase(client: Client, scope: LintScope): Promise<Fi
   const findings: Finding[] = [];
   for (const rule of RULES) {
     // The unused CTE types every parameter, so a rule may use any subset of them.
-    const sql = `with lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) ${rule.sql}`;
+    const sql = `with lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) ${rule.sql}`;
     const { rows } = await client.query<{ object: string }>(sql, parameters(scope));
     for (const { object } of [...rows].sort((a, b) => a.object.localeCompare(b.object))) {
       findings.push({ rule: rule.id, object, problem: rule.problem, fix: rule.fix });

@@ -36,8 +36,9 @@ export function messageIdFor(key: string, from: string): string {
 export async function deliverOnce(query: Query, mailer: Mailer, delivery: Delivery, compose: () => Promise<RenderedEmail>) {
   const messageId = messageIdFor(delivery.key, mailer.from);
   const claimed = await query(
-    `insert into app_private.email_deliveries (idempotency_key, user_id, template, message_id)
-     values ($1, $2, $3, $4) on conflict (idempotency_key) do nothing`,
+    `insert into app_private.email_deliveries (tenant_id, idempotency_key, user_id, template, message_id)
+     select u.tenant_id, $1, u.id, $3, $4 from app_public.users u where u.id = $2
+     on conflict (tenant_id, idempotency_key) do nothing`,
     [delivery.key, delivery.userId, delivery.template, messageId],
   );
   if (claimed.rowCount === 0) return false;

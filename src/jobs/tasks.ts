@@ -6,6 +6,7 @@
  *   send_account_email      {user_id}          a user an admin created: set-password link (72 h, single use),
  *                                              unless the admin already handed one over
  *   schedule_trial_notices  cron, hourly       records due trial notices, enqueues send_trial_notice
+ *                                              (through app_private.job_outbox, drained at once)
  *   send_trial_notice       {trial_notice_id}  the tenant's active admins
  */
 import type { JobHelpers, TaskList } from "graphile-worker";
@@ -84,6 +85,8 @@ export function makeTaskList({ mailer, appUrl, now = () => new Date() }: TaskDep
     async schedule_trial_notices(_payload, helpers) {
       const { rows } = await helpers.query("select id from app_private.schedule_trial_notices($1)", [now()]);
       if (rows.length) helpers.logger.info(`Scheduled ${rows.length} trial notice(s).`);
+      // Their send jobs went to the outbox; queue them now rather than at the next drain round.
+      await helpers.query("select app_private.drain_job_outbox()");
     },
 
     async send_trial_notice(payload, helpers) {

@@ -1,8 +1,10 @@
 /**
  * The background worker: graphile-worker on the owner's connection (jobs read across tenants,
- * as the owner's SECURITY DEFINER functions do), with our tasks and the trial-notice schedule.
+ * as the owner's SECURITY DEFINER functions do), with our tasks and the trial-notice schedule,
+ * and the loop that moves jobs from app_private.job_outbox into graphile-worker's queue.
  */
 import { run } from "graphile-worker";
+import type { Pool } from "pg";
 import { closePool, createPool } from "../db/pool";
 import { graphileLogger, type Logger } from "../logger";
 import type { Metrics } from "../metrics";
@@ -13,6 +15,8 @@ export interface WorkerOptions extends TaskDependencies {
   ownerUrl: string;
   /** Jobs run at once. */
   concurrency: number;
+  /** How often the outbox is drained, milliseconds. */
+  outboxIntervalMs: number;
   logger: Logger;
   /** Counts jobs by task and outcome, when given. */
   metrics?: Metrics;
@@ -27,6 +31,7 @@ export interface RunningWorker {
 export async function startWorker({
   ownerUrl,
   concurrency,
+  outboxIntervalMs,
   logger,
   metrics,
   ...dependencies
@@ -48,10 +53,34 @@ export async function startWorker({
       runner.events.on(`job:${outcome}`, ({ job }) => metrics.workerJobs.inc({ task: job.task_identifier, outcome }));
     }
   }
+  const outbox = drainOutboxEvery(pool, outboxIntervalMs, logger);
   return {
     async stop() {
+      await outbox.stop();
       await runner.stop();
       await closePool(pool);
+    },
+  };
+}
+
+/**
+ * Drains app_private.job_outbox every `intervalMs` (one round at a time; a failed round is logged
+ * and the next one retries). Triggers write the outbox instead of graphile-worker's queue because
+ * under Citus they run on a shard, where the queue does not exist.
+ */
+export function drainOutboxEvery(pool: Pool, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
+  let round: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    round = round.then(() =>
+      pool
+        .query("select app_private.drain_job_outbox()")
+        .catch((error: Error) => logger.warn(`Job outbox not drained: ${error.message}`)),
+    );
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await round;
     },
   };
 }
