@@ -105,13 +105,19 @@ async function loadBase(owner: Client) {
   const steps: [string, string][] = [
     [
       "tenants",
-      `insert into app_public.tenants (name, slug, subscription_plan, time_zone)
-       select 'Bench clinic ' || i, 'bench-' || i, 'premium', 'Europe/Madrid' from generate_series(1, ${TENANTS}) i`,
+      `with slugs as (
+         insert into app_private.tenant_slugs (slug, tenant_id)
+         select 'bench-' || i, gen_random_uuid() from generate_series(1, ${TENANTS}) i returning *)
+       insert into app_public.tenants (id, name, slug, subscription_plan, time_zone)
+       select tenant_id, 'Bench clinic ' || substr(slug, 7), slug, 'premium', 'Europe/Madrid' from slugs`,
     ],
     [
       "admins",
-      `insert into app_public.users (tenant_id, email, full_name, user_role)
-       select id, 'admin@' || slug || '.test', 'Admin ' || name, 'admin' from app_public.tenants`,
+      `with emails as (
+         insert into app_private.login_emails (email, tenant_id)
+         select 'admin@' || slug || '.test', id from app_public.tenants returning *)
+       insert into app_public.users (tenant_id, email, full_name, user_role)
+       select tenant_id, email, 'Admin ' || email, 'admin' from emails`,
     ],
     [
       "doctors",

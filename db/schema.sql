@@ -54,6 +54,24 @@ comment on column app_private.job_outbox.task is 'The graphile-worker task ident
 comment on column app_private.job_outbox.payload is 'The job''s payload: ids only; the task reads what it needs when it runs.';
 comment on column app_private.job_outbox.created_at is 'When the job was enqueued: the drain''s lag is measured from here.';
 
+-- app_private.login_emails
+create table app_private.login_emails (
+  email public.citext not null,
+  tenant_id uuid not null,
+  constraint login_emails_pkey PRIMARY KEY (email)
+);
+comment on table app_private.login_emails is 'Every user''s login e-mail, once across all tenants, with the tenant it signs in to: what keeps e-mails unique (users.email references it) and routes a sign-in to its tenant. Written only by app_private.reserve_login_email and app_public.change_user_email; a reference table under Citus.';
+comment on column app_private.login_emails.email is 'The login e-mail (case-insensitive).';
+comment on column app_private.login_emails.tenant_id is 'The tenant of the user with this e-mail.';
+alter table app_private.login_emails enable row level security;
+alter table app_private.login_emails force row level security;
+create policy manage_own_tenant on app_private.login_emails
+  for all to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()))
+  with check ((tenant_id = app_public.current_tenant_id()));
+comment on policy manage_own_tenant on app_private.login_emails is 'A signed-in request reserves and frees e-mails of its own tenant only (through addUser and changeUserEmail).';
+grant delete, insert, select on table app_private.login_emails to clinic_user;
+
 -- app_private.password_tokens
 create table app_private.password_tokens (
   token_hash bytea not null,
@@ -130,6 +148,16 @@ CREATE INDEX refresh_tokens_family_id_idx ON app_private.refresh_tokens USING bt
 CREATE INDEX refresh_tokens_token_hash_idx ON app_private.refresh_tokens USING btree (token_hash);
 comment on index app_private.refresh_tokens_token_hash_idx is 'A refresh cookie carries only the token: rotation and logout find it here.';
 CREATE INDEX refresh_tokens_user_id_idx ON app_private.refresh_tokens USING btree (user_id);
+
+-- app_private.tenant_slugs
+create table app_private.tenant_slugs (
+  slug public.citext not null,
+  tenant_id uuid not null,
+  constraint tenant_slugs_pkey PRIMARY KEY (slug)
+);
+comment on table app_private.tenant_slugs is 'Every tenant''s slug, once: what keeps slugs unique (tenants.slug references it). Written only by sign-up; a reference table under Citus.';
+comment on column app_private.tenant_slugs.slug is 'The slug.';
+comment on column app_private.tenant_slugs.tenant_id is 'The tenant with this slug.';
 
 -- app_private.time_zone_names
 create table app_private.time_zone_names (
@@ -248,6 +276,7 @@ create policy update_as_front_desk on app_public.appointment_series
 comment on policy update_as_front_desk on app_public.appointment_series is 'Admins and receptionists change series (time, office, doctor).';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.appointment_series FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.appointment_series FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id ON app_public.appointment_series FOR EACH ROW EXECUTE FUNCTION app_private.tg__check_office();
 grant select on table app_public.appointment_series to clinic_user;
 grant insert (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason) on table app_public.appointment_series to clinic_user;
 grant update (doctor_id, office_id, rrule, start_time) on table app_public.appointment_series to clinic_user;
@@ -451,12 +480,12 @@ create table app_public.medicines (
   constraint medicines_names_clean CHECK ((app_private.assert_clean_text((name)::text) AND app_private.assert_clean_text(dosage_form) AND ((strength IS NULL) OR app_private.assert_clean_text(strength)))),
   constraint medicines_pkey PRIMARY KEY (id),
   constraint medicines_strength_check CHECK (((length(btrim(strength)) >= 1) AND (length(btrim(strength)) <= 100))),
-  constraint medicines_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint medicines_unique_per_scope UNIQUE NULLS NOT DISTINCT (tenant_id, name, dosage_form, strength)
 );
-comment on table app_public.medicines is 'Medicines that can be prescribed: the global catalogue (tenantId null, read-only) and the tenant''s own. Admins and doctors add their tenant''s own.';
+comment on table app_public.medicines is '@foreignKey (tenant_id) references app_public.tenants (id)
+Medicines that can be prescribed: the global catalogue (tenantId null, read-only) and the tenant''s own. Admins and doctors add their tenant''s own.';
 comment on column app_public.medicines.id is 'Identifier of the medicine.';
-comment on column app_public.medicines.tenant_id is 'NULL for the global catalogue; otherwise the tenant that added it (set from the token, never by the client).';
+comment on column app_public.medicines.tenant_id is 'NULL: the global catalogue, read-only. Otherwise the tenant that added it, always the writer''s own (the insert policy); no foreign key, because under Citus this table is copied to every node.';
 comment on column app_public.medicines.name is 'Generic name, preferably the INN (e.g. "amoxicillin").';
 comment on column app_public.medicines.dosage_form is 'Dosage form, e.g. "tablet", "oral suspension".';
 comment on column app_public.medicines.strength is 'Strength, e.g. "500 mg", "250 mg/5 mL".';
@@ -578,7 +607,7 @@ create table app_public.prescription_items (
   constraint prescription_items_frequency_check CHECK (((length(btrim(frequency)) >= 1) AND (length(btrim(frequency)) <= 200))),
   constraint prescription_items_instructions_check CHECK ((length(instructions) <= 2000)),
   constraint prescription_items_medicine_id_fkey FOREIGN KEY (medicine_id) REFERENCES app_public.medicines(id),
-  constraint prescription_items_prescription_fkey FOREIGN KEY (tenant_id, prescription_id, doctor_id) REFERENCES app_public.prescriptions(tenant_id, id, doctor_id) ON UPDATE CASCADE ON DELETE CASCADE,
+  constraint prescription_items_prescription_fkey FOREIGN KEY (tenant_id, prescription_id, doctor_id) REFERENCES app_public.prescriptions(tenant_id, id, doctor_id) ON DELETE CASCADE,
   constraint prescription_items_quantity_check CHECK ((quantity > (0)::numeric)),
   constraint prescription_items_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint prescription_items_tenant_id_id_key UNIQUE (tenant_id, id)
@@ -599,7 +628,7 @@ comment on column app_public.prescription_items.created_at is 'When the item was
 comment on column app_public.prescription_items.updated_at is 'When the item was last changed.';
 comment on constraint prescription_items_prescription_fkey on app_public.prescription_items is '@fieldName prescription
 @foreignFieldName items
-The prescription, always of the same tenant and prescriber.';
+The prescription, always of the same tenant and prescriber (copied by the fill trigger); the item is deleted with it.';
 comment on constraint prescription_items_tenant_id_id_key on app_public.prescription_items is '@behavior -single -update -delete
 What identifies an item (the table''s @primaryKey id) within its tenant; not a lookup of its own.';
 CREATE INDEX prescription_items_medicine_id_idx ON app_public.prescription_items USING btree (medicine_id);
@@ -757,11 +786,11 @@ create table app_public.tenants (
   constraint tenants_pkey PRIMARY KEY (id),
   constraint tenants_slot_grid_check CHECK ((slot_grid_minutes = ANY (ARRAY[5, 10, 15, 20, 30, 60]))),
   constraint tenants_slug_check CHECK (((slug OPERATOR(public.~) '^[a-z0-9]+(-[a-z0-9]+)*$'::public.citext) AND (length((slug)::text) <= 63))),
-  constraint tenants_slug_key UNIQUE (slug),
-  constraint tenants_subscription_plan_fkey FOREIGN KEY (subscription_plan) REFERENCES app_public.subscription_plans(plan) ON UPDATE CASCADE,
-  constraint tenants_time_zone_check CHECK (app_private.is_time_zone(time_zone))
+  constraint tenants_slug_fkey FOREIGN KEY (slug) REFERENCES app_private.tenant_slugs(slug),
+  constraint tenants_subscription_plan_fkey FOREIGN KEY (subscription_plan) REFERENCES app_public.subscription_plans(plan) ON UPDATE CASCADE
 );
-comment on table app_public.tenants is 'A clinic group that signed up: the unit of isolation. Every other row belongs to exactly one tenant, and users see only their own.';
+comment on table app_public.tenants is '@unique slug
+A clinic group that signed up: the unit of isolation. Every other row belongs to exactly one tenant, and users see only their own.';
 comment on column app_public.tenants.id is 'Identifier of the tenant; every JWT carries it as the `tenant_id` claim.';
 comment on column app_public.tenants.name is 'Name of the clinic group.';
 comment on column app_public.tenants.slug is 'Unique URL-safe name: the name at sign-up plus a random suffix (e.g. `sunrise-clinics-3f9a0c1b`).';
@@ -774,6 +803,10 @@ comment on column app_public.tenants.booking_notice_minutes is 'Minimum notice: 
 comment on column app_public.tenants.booking_horizon_days is 'How far ahead appointments may be booked, in days (1 to 730). Admins may book beyond it.';
 comment on column app_public.tenants.slot_grid_minutes is 'Free slots start on this grid of the local clock: 5, 10, 15 (default), 20, 30 or 60 minutes.';
 comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';
+comment on constraint tenants_slug_fkey on app_public.tenants is '@behavior -single -manyToOne -oneToMany
+The slug is reserved in app_private.tenant_slugs, so no two tenants share it.';
+CREATE INDEX tenants_slug_idx ON app_public.tenants USING btree (slug);
+comment on index app_public.tenants_slug_idx is 'Operators and the API find a tenant by slug.';
 CREATE INDEX tenants_subscription_plan_idx ON app_public.tenants USING btree (subscription_plan);
 alter table app_public.tenants enable row level security;
 alter table app_public.tenants force row level security;
@@ -787,6 +820,7 @@ create policy update_own_tenant_as_admin on app_public.tenants
   with check (((id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
 comment on policy update_own_tenant_as_admin on app_public.tenants is 'Admins rename their tenant, change its time zone and its booking policy; the plan is not theirs to change.';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.tenants FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
+CREATE TRIGGER _090_check_time_zone BEFORE INSERT OR UPDATE OF time_zone ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__check_time_zone();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
 CREATE TRIGGER _200_check_plan_limit BEFORE UPDATE OF subscription_plan ON app_public.tenants FOR EACH ROW WHEN ((new.subscription_plan IS DISTINCT FROM old.subscription_plan)) EXECUTE FUNCTION app_private.tg_tenants__check_plan_limit();
 CREATE TRIGGER _900_send_welcome_email AFTER INSERT ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__send_welcome_email();
@@ -864,7 +898,7 @@ create table app_public.users (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   constraint users_email_check CHECK (((length((email)::text) <= 254) AND (email OPERATOR(public.~) '^[^@\s,;:<>()\[\]\\"]+@[^@\s,;:<>()\[\]\\"]+\.[^@\s,;:<>()\[\]\\"]+$'::public.citext))),
-  constraint users_email_key UNIQUE (email),
+  constraint users_email_fkey FOREIGN KEY (email) REFERENCES app_private.login_emails(email),
   constraint users_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
   constraint users_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
   constraint users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
@@ -872,25 +906,32 @@ create table app_public.users (
   constraint users_user_role_check CHECK ((user_role = ANY (ARRAY['admin'::text, 'doctor'::text, 'receptionist'::text])))
 );
 comment on table app_public.users is '@primaryKey id
-People who sign in to a tenant. Users see their own row; admins see and manage all users of their tenant.';
+@unique email
+@behavior -insert
+People who sign in to a tenant. Users see their own row; admins see and manage all users of their tenant. Added with addUser, e-mail changed with changeUserEmail.';
 comment on column app_public.users.id is 'Identifier of the user; the JWT registered claim `sub`.';
 comment on column app_public.users.tenant_id is 'The tenant the user belongs to; set from the signed-in user''s token, never by the client.';
-comment on column app_public.users.email is 'Login e-mail, unique across all tenants because login comes before knowing the tenant.';
+comment on column app_public.users.email is '@behavior -update
+Login e-mail, unique across all tenants because login comes before knowing the tenant. Set with addUser and changeUserEmail.';
 comment on column app_public.users.full_name is 'Name shown to colleagues.';
 comment on column app_public.users.user_role is 'Role inside the tenant: `admin` (everything), `doctor` (own profile, own prescriptions, own appointments'' status) or `receptionist` (patients and appointments).';
 comment on column app_public.users.is_active is 'Inactive users cannot sign in. Users are deactivated, not deleted, so records keep their authors.';
 comment on column app_public.users.created_at is 'When the user was created.';
 comment on column app_public.users.updated_at is 'When the user was last changed.';
 comment on constraint users_email_check on app_public.users is 'One bare address (no display name, list, group or quoting), at most 254 characters (RFC 5321).';
+comment on constraint users_email_fkey on app_public.users is '@behavior -single -manyToOne -oneToMany
+The e-mail is reserved in app_private.login_emails, so no two users of any tenants share it.';
 comment on constraint users_full_name_clean on app_public.users is 'A user''s name is one line without control characters (INVAL).';
 comment on constraint users_tenant_id_id_key on app_public.users is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+CREATE INDEX users_email_idx ON app_public.users USING btree (email);
+comment on index app_public.users_email_idx is 'Sign-in and the e-mail lookups of operators find a user by e-mail.';
 alter table app_public.users enable row level security;
 alter table app_public.users force row level security;
 create policy insert_as_admin on app_public.users
   for insert to clinic_user
   with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = 'admin'::text)));
-comment on policy insert_as_admin on app_public.users is 'Only admins add users (no invitation step: the seed decision).';
+comment on policy insert_as_admin on app_public.users is 'Only admins add users (no invitation step: the seed decision), through addUser.';
 create policy select_self_or_as_admin on app_public.users
   for select to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND ((id = app_public.current_user_id()) OR (app_public.current_user_role() = 'admin'::text))));
@@ -899,7 +940,7 @@ create policy update_self_or_as_admin on app_public.users
   for update to clinic_user
   using (((tenant_id = app_public.current_tenant_id()) AND ((id = app_public.current_user_id()) OR (app_public.current_user_role() = 'admin'::text))))
   with check (((tenant_id = app_public.current_tenant_id()) AND ((id = app_public.current_user_id()) OR (app_public.current_user_role() = 'admin'::text))));
-comment on policy update_self_or_as_admin on app_public.users is 'Users edit their own name and e-mail; admins also change roles and deactivate. Users are never deleted.';
+comment on policy update_self_or_as_admin on app_public.users is 'Users edit their own name; admins also change roles and deactivate. E-mails change through changeUserEmail. Users are never deleted.';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.users FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.users FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
 CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.users FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin', 'user_role', 'is_active');
@@ -1044,7 +1085,7 @@ create view app_private.tenant_summaries as
     t.name,
     t.subscription_plan,
     t.trial_ends_at,
-    app_public.tenants_is_read_only(t.*) AS is_read_only,
+    COALESCE(app_private.tenant_is_read_only(t.id), false) AS is_read_only,
     ( SELECT count(*) AS count
            FROM app_public.doctors d
           WHERE ((d.tenant_id = t.id) AND d.is_active)) AS active_doctors,
@@ -1054,15 +1095,19 @@ create view app_private.tenant_summaries as
      JOIN app_public.subscription_plans p ON ((p.plan = t.subscription_plan)));
 comment on view app_private.tenant_summaries is 'One line per tenant for operators: plan, trial end, read-only state and active doctors against the plan''s limit.';
 
-CREATE OR REPLACE FUNCTION app_private.account_email(user_id uuid)
+CREATE OR REPLACE FUNCTION app_private.account_email(for_user_id uuid)
  RETURNS TABLE(user_id uuid, email public.citext, full_name text, user_role text, tenant_name text, has_password boolean)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
+#variable_conflict use_column
+begin
+  return query
   select u.id, u.email, u.full_name, u.user_role, t.name,
          exists (select from app_private.user_secrets s where s.tenant_id = u.tenant_id and s.user_id = u.id)
   from app_public.users u join app_public.tenants t on t.id = u.tenant_id
-  where u.id = account_email.user_id and u.is_active
+  where u.id = account_email.for_user_id and u.is_active;
+end;
 $function$;
 comment on function app_private.account_email(uuid) is 'The recipient and facts of the e-mail to a user an admin created: nothing for a deactivated user; has_password says whether a set-password link is still needed.';
 
@@ -1076,15 +1121,16 @@ AS $function$
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
   v_tenant_id uuid := (select u.tenant_id from app_public.users u where u.id = account_email_token.user_id);
+  v_now timestamptz := now();
 begin
   -- Replaces an expired token, or this e-mail's own from an attempt that was not sent; a live token
   -- the admin handed over stays, and NULL is returned.
   insert into app_private.password_tokens as t (tenant_id, token_hash, user_id, expires_at, issued_for)
-    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), account_email_token.user_id, now() + interval '72 hours', 'account_email')
+    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), account_email_token.user_id, v_now + interval '72 hours', 'account_email')
     on conflict (tenant_id, user_id) where used_at is null
     do update set token_hash = excluded.token_hash, expires_at = excluded.expires_at, issued_for = excluded.issued_for,
-                  created_at = now()
-      where t.expires_at <= now() or t.issued_for = 'account_email';
+                  created_at = v_now
+      where t.expires_at <= v_now or t.issued_for = 'account_email';
   return case when found then v_token end;
 end;
 $function$;
@@ -1231,13 +1277,13 @@ CREATE OR REPLACE FUNCTION app_private.begin_request(sub text, tenant_id text, u
 AS $function$
 begin
   if begin_request.sub is null then
-    set local role clinic_anonymous;
+    perform set_config('role', 'clinic_anonymous', true);
     return true;
   end if;
   if not app_private.session_is_valid(app_private.uuid_or_null(begin_request.sub), app_private.uuid_or_null(begin_request.tenant_id),
        begin_request.user_role, app_private.uuid_or_null(begin_request.doctor_id), app_private.uuid_or_null(begin_request.session_id)) then
     -- Signed in but no longer valid: the visitor role without a single claim reads and writes nothing.
-    set local role clinic_user;
+    perform set_config('role', 'clinic_user', true);
     return false;
   end if;
   -- SET LOCAL, not set_config: Citus forwards SET LOCAL to its workers, never set_config.
@@ -1248,7 +1294,7 @@ begin
   execute format('set local jwt.claims.read_only = %L',
                  app_private.tenant_is_read_only(app_private.uuid_or_null(begin_request.tenant_id)));
   -- Last: from here on the function runs as the visitor.
-  set local role clinic_user;
+  perform set_config('role', 'clinic_user', true);
   return true;
 end;
 $function$;
@@ -1287,10 +1333,10 @@ CREATE OR REPLACE FUNCTION app_private.create_refresh_token(user_id uuid, lifeti
 AS $function$
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
+  v_tenant_id uuid := (select u.tenant_id from app_public.users u where u.id = create_refresh_token.user_id);
 begin
   insert into app_private.refresh_tokens (tenant_id, token_hash, user_id, family_id, expires_at)
-    values ((select u.tenant_id from app_public.users u where u.id = create_refresh_token.user_id),
-            sha256(convert_to(v_token, 'UTF8')), create_refresh_token.user_id, create_refresh_token.family_id, now() + lifetime);
+    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), create_refresh_token.user_id, create_refresh_token.family_id, now() + lifetime);
   return v_token;
 end;
 $function$;
@@ -1323,11 +1369,13 @@ comment on function app_private.drain_job_outbox() is 'Moves every job of app_pr
 
 CREATE OR REPLACE FUNCTION app_private.enqueue_job(tenant_id uuid, task text, payload jsonb)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-  insert into app_private.job_outbox (tenant_id, task, payload) values (enqueue_job.tenant_id, enqueue_job.task, enqueue_job.payload)
+begin
+  insert into app_private.job_outbox (tenant_id, task, payload) values (enqueue_job.tenant_id, enqueue_job.task, enqueue_job.payload);
+end;
 $function$;
 comment on function app_private.enqueue_job(uuid,text,jsonb) is 'Enqueues a graphile-worker job for a tenant through app_private.job_outbox, in the caller''s transaction. The one way triggers and functions enqueue jobs: it writes only the tenant''s own shard.';
 
@@ -1437,13 +1485,19 @@ grant execute on function app_private.local_instant(timestamp without time zone,
 
 CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  RETURNS TABLE(password_hash text, is_active boolean, session jsonb)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-  select s.password_hash, u.is_active, app_private.session_for(u.id)
-  from app_public.users u join app_private.user_secrets s on s.tenant_id = u.tenant_id and s.user_id = u.id
-  where u.email = btrim(login_candidate.email)::citext
+declare
+  v_email citext := btrim(login_candidate.email)::citext;
+  v_tenant_id uuid := (select e.tenant_id from app_private.login_emails e where e.email = v_email);
+begin
+  return query
+    select s.password_hash, u.is_active, app_private.session_for(u.id)
+    from app_public.users u join app_private.user_secrets s on s.tenant_id = u.tenant_id and s.user_id = u.id
+    where u.tenant_id = v_tenant_id and u.email = v_email;
+end;
 $function$;
 comment on function app_private.login_candidate(text) is 'The password hash and session of the user with this e-mail, for the API server to verify a password (argon2 runs in the server). No row for an unknown e-mail or a user who never set a password. SECURITY DEFINER: login comes before any claim.';
 grant execute on function app_private.login_candidate(text) to clinic_anonymous;
@@ -1482,13 +1536,14 @@ AS $function$
 declare
   v_token text := encode(gen_random_bytes(32), 'hex');
   v_tenant_id uuid := (select u.tenant_id from app_public.users u where u.id = new_password_token.user_id);
+  v_now timestamptz := now();
 begin
   -- Upsert on the unique index: a concurrent issue for the same user is waited for, then replaced.
   insert into app_private.password_tokens as t (tenant_id, token_hash, user_id, expires_at, issued_for)
-    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), new_password_token.user_id, now() + interval '72 hours', 'admin')
+    values (v_tenant_id, sha256(convert_to(v_token, 'UTF8')), new_password_token.user_id, v_now + interval '72 hours', 'admin')
     on conflict (tenant_id, user_id) where used_at is null
     do update set token_hash = excluded.token_hash, expires_at = excluded.expires_at, issued_for = excluded.issued_for,
-                  created_at = now();
+                  created_at = v_now;
   return v_token;
 end;
 $function$;
@@ -1526,21 +1581,18 @@ CREATE OR REPLACE FUNCTION app_private.register_clinic(clinic_name text, full_na
 AS $function$
 declare
   v_slug text;
-  v_tenant_id uuid;
+  v_tenant_id uuid := gen_random_uuid();
   v_user_id uuid;
 begin
-  email := btrim(email);
-  if exists (select from app_public.users where users.email = register_clinic.email::citext) then
-    raise exception 'This e-mail is already registered.' using errcode = 'TAKEN';
-  end if;
+  email := app_private.reserve_login_email(email, v_tenant_id);
   -- Always suffixed: a bare slug on some sign-ups and a suffixed one on others would tell anyone
   -- whether another clinic group already uses that name.
   v_slug := coalesce(nullif(btrim(left(regexp_replace(lower(clinic_name), '[^a-z0-9]+', '-', 'g'), 50), '-'), ''), 'clinic')
     || '-' || encode(gen_random_bytes(4), 'hex');
-  insert into app_public.tenants (name, slug, subscription_plan, trial_ends_at, time_zone)
-    select btrim(clinic_name), v_slug, p.plan, now() + make_interval(days => p.trial_days), coalesce(register_clinic.time_zone, 'UTC')
-    from app_public.subscription_plans p where p.plan = 'trial'
-    returning id into v_tenant_id;
+  insert into app_private.tenant_slugs (slug, tenant_id) values (v_slug, v_tenant_id);
+  insert into app_public.tenants (id, name, slug, subscription_plan, trial_ends_at, time_zone)
+    select v_tenant_id, btrim(clinic_name), v_slug, p.plan, now() + make_interval(days => p.trial_days), coalesce(register_clinic.time_zone, 'UTC')
+    from app_public.subscription_plans p where p.plan = 'trial';
   insert into app_public.users (tenant_id, email, full_name, user_role)
     values (v_tenant_id, email, btrim(full_name), 'admin')
     returning id into v_user_id;
@@ -1550,6 +1602,34 @@ end;
 $function$;
 comment on function app_private.register_clinic(text,text,text,text,text) is 'Signs up a clinic group: a tenant on the trial plan (trial length from subscription_plans) and its first admin, in one transaction. Raises TAKEN for an e-mail in use. SECURITY DEFINER: called before anyone is signed in.';
 grant execute on function app_private.register_clinic(text,text,text,text,text) to clinic_anonymous;
+
+CREATE OR REPLACE FUNCTION app_private.release_login_email(email public.citext)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  -- The foreign key from users refuses to free an e-mail a user still has.
+  delete from app_private.login_emails e where e.email = release_login_email.email
+$function$;
+comment on function app_private.release_login_email(public.citext) is 'Frees a login e-mail that no user has any more (after an e-mail change). Runs with the caller''s rights: a request frees only its own tenant''s.';
+grant execute on function app_private.release_login_email(public.citext) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_private.reserve_login_email(email text, tenant_id uuid)
+ RETURNS public.citext
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_email citext := btrim(reserve_login_email.email)::citext;
+begin
+  insert into app_private.login_emails (email, tenant_id) values (v_email, reserve_login_email.tenant_id)
+    on conflict do nothing;
+  if not found then
+    raise exception 'This e-mail is already registered.' using errcode = 'TAKEN';
+  end if;
+  return v_email;
+end;
+$function$;
+comment on function app_private.reserve_login_email(text,uuid) is 'Reserves a login e-mail (trimmed) for a user of the tenant and returns it; TAKEN when any user of any tenant has it. Runs with the caller''s rights: sign-up as the owner, a request only for its own tenant (the table''s policy).';
+grant execute on function app_private.reserve_login_email(text,uuid) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.revoke_refresh_token(token text)
  RETURNS void
@@ -1759,26 +1839,31 @@ comment on function app_private.schedule_trial_notices(timestamp with time zone)
 
 CREATE OR REPLACE FUNCTION app_private.session_for(user_id uuid)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+begin
+  return (
   select jsonb_build_object(
     'user', jsonb_build_object('id', u.id, 'email', u.email, 'fullName', u.full_name, 'userRole', u.user_role),
     'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'slug', t.slug,
                                  'subscriptionPlan', t.subscription_plan, 'trialEndsAt', t.trial_ends_at),
     'doctorId', (select d.id from app_public.doctors d where d.tenant_id = u.tenant_id and d.user_id = u.id))
   from app_public.users u join app_public.tenants t on t.id = u.tenant_id
-  where u.id = session_for.user_id
+  where u.id = session_for.user_id);
+end;
 $function$;
 comment on function app_private.session_for(uuid) is 'What the API server needs to answer a sign-in and mint a JWT: `{user: {id, email, fullName, userRole}, tenant: {id, name, slug, subscriptionPlan, trialEndsAt}, doctorId}`. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.session_is_valid(user_id uuid, tenant_id uuid, user_role text, doctor_id uuid, session_id uuid)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+begin
+  return (
   select exists (
     select from app_public.users u
     where u.tenant_id = session_is_valid.tenant_id and u.id = session_is_valid.user_id
@@ -1788,7 +1873,8 @@ AS $function$
         where r.tenant_id = u.tenant_id and r.family_id = session_is_valid.session_id and r.user_id = u.id and r.revoked_at is null)
       and (session_is_valid.doctor_id is null or exists (
         select from app_public.doctors d
-        where d.tenant_id = u.tenant_id and d.id = session_is_valid.doctor_id and d.user_id = u.id and d.is_active)))
+        where d.tenant_id = u.tenant_id and d.id = session_is_valid.doctor_id and d.user_id = u.id and d.is_active))));
+end;
 $function$;
 comment on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) is 'Whether these claims still describe an active user (same tenant, same role, and for doctors an active profile) in a session (refresh-token family) that was not revoked. False for any NULL that matters. SECURITY DEFINER: it must see the user and session rows whatever the policies allow; app_private.begin_request asks it once per request transaction.';
 grant execute on function app_private.session_is_valid(uuid,uuid,text,uuid,uuid) to clinic_authenticator;
@@ -1802,10 +1888,11 @@ AS $function$
 declare
   v_tenant_id uuid;
   v_user_id uuid;
+  v_now timestamptz := now();
 begin
-  update app_private.password_tokens t set used_at = now()
+  update app_private.password_tokens t set used_at = v_now
     from app_public.users u
-    where t.token_hash = sha256(convert_to(token, 'UTF8')) and t.used_at is null and t.expires_at > now()
+    where t.token_hash = sha256(convert_to(token, 'UTF8')) and t.used_at is null and t.expires_at > v_now
       and u.tenant_id = t.tenant_id and u.id = t.user_id and u.is_active
     returning t.tenant_id, t.user_id into v_tenant_id, v_user_id;
   if v_user_id is null then
@@ -1813,7 +1900,7 @@ begin
   end if;
   insert into app_private.user_secrets (tenant_id, user_id, password_hash)
     values (v_tenant_id, v_user_id, set_password_with_token.password_hash)
-    on conflict (tenant_id, user_id) do update set password_hash = excluded.password_hash, password_set_at = now();
+    on conflict (tenant_id, user_id) do update set password_hash = excluded.password_hash, password_set_at = v_now;
   delete from app_private.password_tokens t where t.tenant_id = v_tenant_id and t.user_id = v_user_id and t.used_at is null;
   return app_private.session_for(v_user_id);
 end;
@@ -1823,13 +1910,16 @@ grant execute on function app_private.set_password_with_token(text,text) to clin
 
 CREATE OR REPLACE FUNCTION app_private.tenant_is_read_only(tenant_id uuid)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+begin
+  return (
   select coalesce(t.trial_ends_at <= now(), false) and p.trial_days is not null
   from app_public.tenants t join app_public.subscription_plans p on p.plan = t.subscription_plan
-  where t.id = tenant_is_read_only.tenant_id
+  where t.id = tenant_is_read_only.tenant_id);
+end;
 $function$;
 comment on function app_private.tenant_is_read_only(uuid) is 'Whether the tenant''s trial has ended on a plan with a trial (read-only until an operator changes its plan); NULL for no such tenant. SECURITY DEFINER: reads the tenant whatever the caller may see.';
 grant execute on function app_private.tenant_is_read_only(uuid) to clinic_authenticator;
@@ -1845,7 +1935,7 @@ begin
   return new;
 end;
 $function$;
-comment on function app_private.tg__check_office() is 'A row''s office_id, when set, must name one of its doctor''s offices (OFFIC): working hours and time off.';
+comment on function app_private.tg__check_office() is 'A row''s office_id, when set, must name one of its doctor''s offices (OFFIC): working hours, time off and appointment series.';
 
 CREATE OR REPLACE FUNCTION app_private.tg__protect_columns()
  RETURNS trigger
@@ -2069,6 +2159,19 @@ end;
 $function$;
 comment on function app_private.tg_tenants__check_plan_limit() is 'Refuses a plan change (a downgrade) that would leave more active doctors than the new plan allows.';
 
+CREATE OR REPLACE FUNCTION app_private.tg_tenants__check_time_zone()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if not app_private.is_time_zone(new.time_zone) then
+    raise exception 'Unknown time zone; use an IANA name such as Europe/Madrid.' using errcode = 'check_violation';
+  end if;
+  return new;
+end;
+$function$;
+comment on function app_private.tg_tenants__check_time_zone() is 'A tenant''s time zone must be an IANA name this server knows (app_private.is_time_zone); raises 23514, answered as INVAL. A trigger, not a CHECK constraint: under Citus only a trigger may read the zone names on a shard.';
+
 CREATE OR REPLACE FUNCTION app_private.tg_tenants__send_welcome_email()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2132,16 +2235,20 @@ comment on function app_private.tg_users__send_account_email() is 'Enqueues the 
 
 CREATE OR REPLACE FUNCTION app_private.trial_notice_email(trial_notice_id uuid)
  RETURNS TABLE(user_id uuid, email public.citext, full_name text, tenant_name text, trial_ends_at timestamp with time zone, time_zone text, days_before integer)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
+#variable_conflict use_column
+begin
+  return query
   select u.id, u.email, u.full_name, t.name, t.trial_ends_at, t.time_zone, n.days_before
   from app_private.trial_notices n
   join app_public.tenants t on t.id = n.tenant_id and t.trial_ends_at = n.trial_ends_at
   join app_public.subscription_plans p on p.plan = t.subscription_plan and p.trial_days is not null
   join app_public.users u on u.tenant_id = t.id and u.user_role = 'admin' and u.is_active
   where n.id = trial_notice_email.trial_notice_id
-  order by u.created_at
+  order by u.created_at;
+end;
 $function$;
 comment on function app_private.trial_notice_email(uuid) is 'Recipients and facts of a trial notice: the tenant''s active admins (never doctors or receptionists), and nobody once the tenant left its trial or the trial end moved.';
 
@@ -2161,23 +2268,29 @@ grant execute on function app_private.uuid_or_null(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.welcome_email(tenant_id uuid)
  RETURNS TABLE(user_id uuid, email public.citext, full_name text, tenant_name text, trial_ends_at timestamp with time zone, time_zone text)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
+#variable_conflict use_column
+begin
+  return query
   select u.id, u.email, u.full_name, t.name, t.trial_ends_at, t.time_zone
   from app_public.tenants t
   join app_public.users u on u.tenant_id = t.id and u.user_role = 'admin' and u.is_active
   where t.id = welcome_email.tenant_id
   order by u.created_at
-  limit 1
+  limit 1;
+end;
 $function$;
 comment on function app_private.welcome_email(uuid) is 'The recipient and facts of a new tenant''s welcome e-mail: its first active admin, the one who signed up.';
 
 CREATE OR REPLACE FUNCTION app_private.within_working_hours(tenant_id uuid, doctor_id uuid, office_id text, starts_at timestamp with time zone, ends_at timestamp with time zone)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
+begin
+  return (
   -- One working range of the appointment's local day holds all of it, and no time off of that
   -- office (or of all offices) touches it. An undecided office (NULL) may be any of the doctor's.
   select exists (
@@ -2198,7 +2311,8 @@ AS $function$
         select from app_public.time_off_periods o
         where o.tenant_id = within_working_hours.tenant_id and o.doctor_id = within_working_hours.doctor_id
           and (o.office_id is null or o.office_id = w.office_id)
-          and tstzrange(o.starts_at, o.ends_at) && tstzrange(within_working_hours.starts_at, within_working_hours.ends_at)))
+          and tstzrange(o.starts_at, o.ends_at) && tstzrange(within_working_hours.starts_at, within_working_hours.ends_at))));
+end;
 $function$;
 comment on function app_private.within_working_hours(uuid,uuid,text,timestamp with time zone,timestamp with time zone) is 'Whether the doctor works the whole of [starts_at, ends_at) at the office (any of theirs when NULL): inside one range of working hours of that local day, in the tenant''s time zone, and clear of time off. Reads under the caller''s row-level security; every query is pinned to the given tenant.';
 grant execute on function app_private.within_working_hours(uuid,uuid,text,timestamp with time zone,timestamp with time zone) to clinic_user;
@@ -2257,9 +2371,7 @@ declare
   v_doctor app_public.doctors;
 begin
   if email is not null then
-    insert into app_public.users (email, full_name, user_role)
-      values (btrim(email), full_name, 'doctor')
-      returning id into v_user_id;
+    v_user_id := (app_public.add_user(email, full_name, 'doctor')).id;
   end if;
   insert into app_public.doctors (user_id, full_name, specialty, license_number, email, phone, offices)
     values (v_user_id, add_doctor.full_name, add_doctor.specialty, add_doctor.license_number,
@@ -2270,6 +2382,55 @@ end;
 $function$;
 comment on function app_public.add_doctor(text,text,text,text,text,jsonb) is 'Admins: adds a doctor, with their offices, in one step. With an e-mail the doctor also gets a user account (role doctor), activated with `issueActivationToken`. Runs with the caller''s rights, so policies, the plan limit (PLANL) and office rules (OFFIC) all apply.';
 grant execute on function app_public.add_doctor(text,text,text,text,text,jsonb) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.add_user(email text, full_name text, user_role text DEFAULT 'receptionist'::text)
+ RETURNS app_public.users
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_email citext;
+  v_user app_public.users;
+begin
+  perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  -- Into a variable first: under Citus the reservation runs on the coordinator, not in the shard's insert.
+  v_email := app_private.reserve_login_email(add_user.email, app_public.current_tenant_id());
+  insert into app_public.users (email, full_name, user_role)
+    values (v_email, btrim(add_user.full_name), add_user.user_role)
+    returning * into v_user;
+  return v_user;
+end;
+$function$;
+comment on function app_public.add_user(text,text,text) is 'Admins: adds a user to the clinic group (role `admin`, `doctor` or `receptionist`), who gets an e-mail with a set-password link. TAKEN when any clinic group''s user has the e-mail. Runs with the caller''s rights: the policies decide who may add users.';
+grant execute on function app_public.add_user(text,text,text) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_public.change_user_email(user_id uuid, email text)
+ RETURNS app_public.users
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_user app_public.users;
+  v_old citext;
+  v_new citext;
+begin
+  perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  select u.email into v_old from app_public.users u
+    where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id;
+  if v_old is null then
+    raise exception 'There is no such user.' using errcode = 'NTFND';
+  end if;
+  if v_old <> btrim(change_user_email.email)::citext then
+    v_new := app_private.reserve_login_email(change_user_email.email, app_public.current_tenant_id());
+    update app_public.users u set email = v_new
+      where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id;
+    perform app_private.release_login_email(v_old);
+  end if;
+  select * into v_user from app_public.users u
+    where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id;
+  return v_user;
+end;
+$function$;
+comment on function app_public.change_user_email(uuid,text) is 'Changes a user''s login e-mail: users their own, admins anyone''s in their clinic group (the update policy). TAKEN when any clinic group''s user has it. Runs with the caller''s rights.';
+grant execute on function app_public.change_user_email(uuid,text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.create_appointment_series(doctor_id uuid, patient_id uuid, office_id text, first_date date, start_time time without time zone, rrule text, duration_minutes integer DEFAULT NULL::integer, visit_type_id uuid DEFAULT NULL::uuid, reason text DEFAULT NULL::text, outside_hours boolean DEFAULT false)
  RETURNS app_public.appointment_series
@@ -2302,9 +2463,6 @@ begin
           create_appointment_series.first_date,
           create_appointment_series.start_time, v_duration, create_appointment_series.reason)
   returning * into v_series;
-  if v_series.office_id is not null then
-    perform app_private.assert_office_of_doctor(v_series.tenant_id, v_series.doctor_id, v_series.office_id);
-  end if;
   for v_date in select d from app_private.rrule_dates(v_series.rrule, v_series.first_date) d loop
     v_starts_at := app_private.local_instant(v_date + v_series.start_time, v_time_zone);
     v_conflict := app_private.write_occurrence(null, v_series.id, v_series.doctor_id, v_series.patient_id, v_series.office_id,
@@ -2489,9 +2647,9 @@ AS $function$
 begin
   perform app_private.assert_tenant_writable();
   if app_public.current_user_role() is distinct from 'admin' or not exists (
-       select from app_public.users u
-       where u.id = issue_activation_token.user_id and u.tenant_id = app_public.current_tenant_id() and u.is_active
-         and not exists (select from app_private.user_secrets s where s.user_id = u.id)) then
+       select 1 from app_public.users u
+       where u.tenant_id = app_public.current_tenant_id() and u.id = issue_activation_token.user_id and u.is_active
+         and not exists (select 1 from app_private.user_secrets s where s.tenant_id = u.tenant_id and s.user_id = u.id)) then
     raise exception 'Only an admin can issue an activation link, for an active user of the clinic who has no password yet.'
       using errcode = 'DNIED';
   end if;
@@ -2624,9 +2782,6 @@ begin
           doctor_id = coalesce(update_appointment_series.doctor_id, s.doctor_id)
       where s.tenant_id = v_series.tenant_id and s.id = v_series_id
       returning * into v_series_now;
-    if v_series_now.office_id is not null then
-      perform app_private.assert_office_of_doctor(v_series_now.tenant_id, v_series_now.doctor_id, v_series_now.office_id);
-    end if;
   end if;
 
   for v_occurrence in

@@ -170,6 +170,11 @@ export const VARIABLES = {
     meaning: "`1`: the suite's database also gets the uncommitted `migrations/current/`",
     readBy: "tests",
   },
+  CITUS_URLS: {
+    meaning:
+      "superuser URLs of a Citus coordinator then its workers, comma-separated; `npm run test:citus` creates and drops its own database and roles there",
+    readBy: "tests",
+  },
   UPDATE_SCHEMA: { meaning: "`1`: `test/schema.test.ts` rewrites `schema.graphql` instead of comparing", readBy: "tests" },
   SHADOW_DATABASE_URL: {
     meaning: "`clinic_owner` on a throwaway database where the migrations are replayed to check a commit",

@@ -428,9 +428,7 @@ describe("login answers the same 401 CREDS whatever is wrong", () => {
   test("login answers 401 CREDS for a user who never set a password", async () => {
     const userEmail = email("nopassword");
     await asClaims(clinic.admin.claims, (client) =>
-      client.query("insert into app_public.users (email, full_name, user_role) values ($1, 'No Password', 'receptionist')", [
-        userEmail,
-      ]),
+      client.query("select app_public.add_user($1, 'No Password', 'receptionist')", [userEmail]),
     );
 
     const { status, body } = await login({ email: userEmail, password: FIXTURE_PASSWORD });
@@ -612,10 +610,7 @@ describe("set-password activates an account with a one-time token", () => {
   async function addUserWithoutPassword(admin: AccessClaims = clinic.admin.claims) {
     const userEmail = email("newcomer");
     const userId = await asClaims(admin, async (client) => {
-      const { rows } = await client.query(
-        "insert into app_public.users (email, full_name, user_role) values ($1, 'Nia Newcomer', 'receptionist') returning id",
-        [userEmail],
-      );
+      const { rows } = await client.query("select id from app_public.add_user($1, 'Nia Newcomer', 'receptionist')", [userEmail]);
       return rows[0].id as string;
     });
     return { userId, email: userEmail };

@@ -208,9 +208,7 @@ test("the set-password page, opened from the account e-mail's link, sets the pas
   const clinic = await signUpClinic();
   const email = `${uniq("invited")}@example.test`;
   await asClaims(clinic.admin.claims, (client) =>
-    client.query("insert into app_public.users (email, full_name, user_role) values ($1, 'Ivy Invited', 'receptionist')", [
-      email,
-    ]),
+    client.query("select app_public.add_user($1, 'Ivy Invited', 'receptionist')", [email]),
   );
   await runner.run();
   await runner.close();

@@ -109,6 +109,15 @@ describe("with GRAPHQL_TRUSTED_DOCUMENTS_DIR set to client/trusted-documents/", 
     });
     expect(addDoctor?.result?.fullName).toBe("Dr Byid");
 
+    const email = `byid-${Date.now()}@example.test`;
+    const { addUser } = await byId(generated.AddUserDocument, { email, fullName: "Rex Byid", userRole: "receptionist" });
+    expect(addUser?.result).toMatchObject({ email, userRole: "receptionist" });
+    const { changeUserEmail } = await byId(generated.ChangeUserEmailDocument, {
+      userId: addUser!.result!.rowId,
+      email: `new-${email}`,
+    });
+    expect(changeUserEmail?.result?.email).toBe(`new-${email}`);
+
     const { createPatient } = await byId(generated.CreatePatientDocument, { fullName: "Iria Trusted", gender: "female" });
     const patientId = createPatient!.patient!.rowId;
     const search = await byId(generated.SearchPatientsDocument, { search: "TRUST" });

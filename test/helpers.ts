@@ -139,10 +139,7 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
   const { receptionistId, doctor } = await asClaims(admin.claims, async (client) => {
     const {
       rows: [receptionist],
-    } = await client.query(
-      "insert into app_public.users (email, full_name, user_role) values ($1, 'Rae Reception', 'receptionist') returning id",
-      [receptionistEmail],
-    );
+    } = await client.query("select id from app_public.add_user($1, 'Rae Reception', 'receptionist')", [receptionistEmail]);
     const {
       rows: [doctorRow],
     } = await client.query(

@@ -30,10 +30,7 @@ const tokenIn = (text: string) => /#token=([0-9a-f]{64})/.exec(text)?.[1];
 async function createUser(clinic: Clinic, role = "receptionist") {
   const email = `${uniq("new")}@example.test`;
   const id = await asClaims(clinic.admin.claims, async (client) => {
-    const { rows } = await client.query(
-      "insert into app_public.users (email, full_name, user_role) values ($1, 'Nia New', $2) returning id",
-      [email, role],
-    );
+    const { rows } = await client.query("select id from app_public.add_user($1, 'Nia New', $2)", [email, role]);
     return rows[0].id as string;
   });
   return { id, email };
@@ -120,7 +117,7 @@ test("a rolled-back change enqueues nothing; a user deactivated before the job r
   const email = `${uniq("ghost")}@example.test`;
   await expect(
     asClaims(clinic.admin.claims, async (client) => {
-      await client.query("insert into app_public.users (email, full_name) values ($1, 'Gus Ghost')", [email]);
+      await client.query("select app_public.add_user($1, 'Gus Ghost')", [email]);
       throw new Error("roll back");
     }),
   ).rejects.toThrow("roll back");
@@ -201,9 +198,7 @@ test("an address list can be neither stored as a login e-mail nor sent to", asyn
   const clinic = await signUpClinic();
   for (const email of [`x@a.test,${clinic.doctor.email}`, `Nia <${clinic.doctor.email}>`, `x@a.test;${clinic.doctor.email}`]) {
     await expect(
-      asClaims(clinic.admin.claims, (client) =>
-        client.query("insert into app_public.users (email, full_name) values ($1, 'Nia')", [email]),
-      ),
+      asClaims(clinic.admin.claims, (client) => client.query("select app_public.add_user($1, 'Nia')", [email])),
     ).rejects.toMatchObject({ code: "23514" });
     const message = { to: email, subject: "s", text: "t", html: "h", messageId: "<m@clinic.test>" };
     await expect(smtpMailer(smtp).send(message)).rejects.toBeInstanceOf(NotSentError);
@@ -241,10 +236,7 @@ describe("a name cannot put forged lines into an e-mail: control characters are 
   const forged = "Nia\r\nBcc: victim@example.test";
   test.each([
     ["a clinic's name", "update app_public.tenants set name = $1"],
-    [
-      "a user's name",
-      "insert into app_public.users (email, full_name) values ('n-' || gen_random_uuid() || '@example.test', $1)",
-    ],
+    ["a user's name", "select app_public.add_user('n-' || gen_random_uuid() || '@example.test', $1)"],
     ["a doctor's name", "insert into app_public.doctors (full_name) values ($1)"],
     ["a patient's name", "insert into app_public.patients (full_name) values ($1)"],
     ["a medicine's name", "insert into app_public.medicines (name, dosage_form) values ($1, 'tablet')"],

@@ -47,17 +47,12 @@ function leaks(body: unknown): string[] {
 }
 
 test.each([
-  [
-    "a CHECK failure",
-    'mutation { createUser(input: { user: { email: "not-an-address", fullName: "X" } }) { user { rowId } } }',
-    "INVAL",
-  ],
+  ["a CHECK failure", 'mutation { addUser(input: { email: "not-an-address", fullName: "X" }) { result { rowId } } }', "INVAL"],
   ["a bad uuid in a lookup", '{ patient(rowId: "not-a-uuid") { fullName } }', undefined],
   ["a bad uuid in a filter", '{ patients(filter: { rowId: { equalTo: "123" } }) { totalCount } }', undefined],
   ["a unique clash with another tenant's e-mail", "", "TAKEN"],
 ])("%s is answered without names, SQL, stacks or other tenants' values", async (_what, query, code) => {
-  const document =
-    query || `mutation { createUser(input: { user: { email: "${b.admin.email}", fullName: "X" } }) { user { rowId } } }`;
+  const document = query || `mutation { addUser(input: { email: "${b.admin.email}", fullName: "X" }) { result { rowId } } }`;
   const { body } = await server.graphql(a.admin.token, document);
   expect(body.errors?.length).toBeGreaterThan(0);
   if (code) expect(body.errors?.[0].extensions?.code).toBe(code);

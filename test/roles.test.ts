@@ -211,11 +211,7 @@ describe("admin", () => {
     const extra = await asClaims(
       clinic.admin.claims,
       async (c) =>
-        (
-          await c.query("insert into app_public.users (email, full_name) values ($1, 'Temp') returning id", [
-            `temp-${Date.now()}@example.test`,
-          ])
-        ).rows[0].id,
+        (await c.query("select id from app_public.add_user($1, 'Temp')", [`temp-${Date.now()}@example.test`])).rows[0].id,
     );
     const { rowCount } = await asClaims(clinic.admin.claims, (c) =>
       c.query("update app_public.users set is_active = false where id = $1", [extra]),

@@ -347,9 +347,7 @@ describe("a still-valid access token is refused by the database once it no longe
   test("an admin demoted to receptionist: the old admin token sees nothing", async () => {
     const own = await signUpClinic();
     await asClaims(own.admin.claims, (c) =>
-      c.query("insert into app_public.users (email, full_name, user_role) values ($1, 'Second Admin', 'admin')", [
-        `second-${own.admin.email}`,
-      ]),
+      c.query("select app_public.add_user($1, 'Second Admin', 'admin')", [`second-${own.admin.email}`]),
     );
     const old = own.admin.token;
     await asOwner((c) => c.query("update app_public.users set user_role = 'receptionist' where id = $1", [own.admin.userId]));

@@ -47,9 +47,7 @@ beforeAll(async () => {
   b = await signUpClinic();
   await seedClinicalRows(a);
   await asClaims(a.admin.claims, (client) =>
-    client.query("insert into app_public.users (email, full_name) values ($1, 'No Password Yet')", [
-      `${randomUUID()}@example.test`,
-    ]),
+    client.query("select app_public.add_user($1, 'No Password Yet')", [`${randomUUID()}@example.test`]),
   );
   victim = await victimOf(server, schema, a);
   await expire(a);

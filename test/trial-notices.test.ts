@@ -46,11 +46,9 @@ async function trialClinic(zone: string, endsLocal: string): Promise<TrialClinic
   const clinic = await signUpClinic(name);
   const [secondAdmin, inactiveAdmin] = [`${uniq("admin2")}@example.test`, `${uniq("admin3")}@example.test`];
   await asClaims(clinic.admin.claims, async (client) => {
-    await client.query(
-      `insert into app_public.users (email, full_name, user_role, is_active)
-       values ($1, 'Second Admin', 'admin', true), ($2, 'Former Admin', 'admin', false)`,
-      [secondAdmin, inactiveAdmin],
-    );
+    await client.query("select app_public.add_user($1, 'Second Admin', 'admin')", [secondAdmin]);
+    const { rows } = await client.query("select id from app_public.add_user($1, 'Former Admin', 'admin')", [inactiveAdmin]);
+    await client.query("update app_public.users set is_active = false where id = $1", [rows[0].id]);
   });
   await asOwner((client) =>
     client.query("update app_public.tenants set time_zone = $2, trial_ends_at = $3::timestamp at time zone $2 where id = $1", [

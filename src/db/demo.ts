@@ -41,9 +41,7 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
               set_config('jwt.claims.user_role', 'admin', true)`,
       [session.tenant.id, session.user.id],
     );
-    await client.query(
-      "insert into app_public.users (email, full_name, user_role) values ('reception@demo.clinic', 'Rita Reception', 'receptionist')",
-    );
+    await client.query("select app_public.add_user('reception@demo.clinic', 'Rita Reception', 'receptionist')");
     const doctors = [];
     for (const [name, email, specialty, license, officeNames] of [
       ["Ana Ruiz", DEMO_DOCTOR.email, "Family medicine", "MED-1001", ["North Office", "Downtown"]],

@@ -34,6 +34,8 @@ export interface LintScope {
   jobQueueWriters: string[];
   /** `schema.function`s that take a tenant table's whole row, on purpose. */
   wholeRowFunctions: string[];
+  /** `schema.table`s shared by every tenant: Citus copies them to every node (reference tables). */
+  referenceTables: string[];
 }
 
 /** The project's scope for a deployment's database roles (configuration). */
@@ -71,6 +73,10 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
     // Rate-limit counters, kept by the API's own login before any request role is set (rate-limiter-flexible
     // runs plain SQL on them); they hold no secret, and the request roles get nothing.
     `app_private.rate_limits: ${roles.authenticator}`,
+    // Login e-mails, reserved by addUser and changeUserEmail with the caller's rights (under Citus
+    // the user row must see the reservation, made on the same connection); row-level security
+    // limits a request to its own tenant's e-mails.
+    `app_private.login_emails: ${roles.visitor}`,
   ],
   distributionAnchors: ["app_public.tenants"],
   jobQueueWriters: [
@@ -80,6 +86,13 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
     // The computed column Tenant.isReadOnly (PostGraphile needs the row argument); no SQL that runs
     // on a shard calls it: the write check uses app_private.tenant_is_read_only(id).
     "app_public.tenants_is_read_only",
+  ],
+  referenceTables: [
+    "app_public.subscription_plans", // the price list
+    "app_public.medicines", // the global catalogue, with each tenant's own beside it
+    "app_private.time_zone_names", // read by the tenants' time-zone check on every node
+    "app_private.login_emails", // login e-mails, unique across tenants
+    "app_private.tenant_slugs", // slugs, unique across tenants
   ],
 });
 
@@ -101,8 +114,8 @@ interface Rule {
 // $1 exposed schemas, $2 private schemas, $3 API roles, $4 anonymous roles,
 // $5 tenantless tables, $6 global uniques, $7 public definer functions, $8 nullable tenant tables,
 // $9 cross-tenant foreign keys, $10 private tables for an API role, $11 distribution anchors,
-// $12 job queue writers, $13 whole-row functions.
-const parameters = (s: LintScope) => [
+// $12 job queue writers, $13 whole-row functions, $14 reference tables.
+export const parameters = (s: LintScope) => [
   s.exposedSchemas,
   s.privateSchemas,
   s.apiRoles,
@@ -116,6 +129,7 @@ const parameters = (s: LintScope) => [
   s.distributionAnchors,
   s.jobQueueWriters,
   s.wholeRowFunctions,
+  s.referenceTables,
 ];
 
 /** Exposed tables (plain and partitioned), as `schema.table` with their oid. */
@@ -129,14 +143,14 @@ const TENANT_TABLES = `select * from (${EXPOSED_TABLES}) t where name <> all($5)
 
 /**
  * The tables Citus distributes by tenant, with the column it distributes them by: every table of
- * our schemas with a NOT NULL tenant_id, and the anchors (tenants, by id). The rest (plans, the
- * medicine catalogue, time zones) become reference tables, copied to every node.
+ * our schemas with a NOT NULL tenant_id that is not a reference table, and the anchors (tenants,
+ * by id). The reference tables (plans, the medicine catalogue, …) are copied to every node.
  */
-const DISTRIBUTED_TABLES = `
+export const DISTRIBUTED_TABLES = `
   select c.oid, c.reltype, format('%s.%s', n.nspname, c.relname) as name,
          case when format('%s.%s', n.nspname, c.relname) = any($11) then 'id' else 'tenant_id' end as key
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where n.nspname = any($1 || $2) and c.relkind in ('r', 'p')
+  where n.nspname = any($1 || $2) and c.relkind in ('r', 'p') and format('%s.%s', n.nspname, c.relname) <> all($14)
     and (format('%s.%s', n.nspname, c.relname) = any($11)
          or exists (select from pg_attribute a
                     where a.attrelid = c.oid and a.attname = 'tenant_id' and a.attnotnull and not a.attisdropped))`;
@@ -459,13 +473,15 @@ export const RULES: Rule[] = [
   },
 ];
 
+/** A rule's query with its parameters typed: the unused CTE types every one, so a query may use any subset of them. */
+export const withParameters = (sql: string) =>
+  `with recursive lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) ${sql}`;
+
 /** Runs every rule; returns the findings, ordered by rule then object. */
 export async function lintDatabase(client: Client, scope: LintScope): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const rule of RULES) {
-    // The unused CTE types every parameter, so a rule may use any subset of them.
-    const sql = `with lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) ${rule.sql}`;
-    const { rows } = await client.query<{ object: string }>(sql, parameters(scope));
+    const { rows } = await client.query<{ object: string }>(withParameters(rule.sql), parameters(scope));
     for (const { object } of [...rows].sort((a, b) => a.object.localeCompare(b.object))) {
       findings.push({ rule: rule.id, object, problem: rule.problem, fix: rule.fix });
     }

@@ -1,7 +1,7 @@
 /**
  * How every request's transaction starts, for PostGraphile (src/graphql-session.ts) and the
  * /auth routes alike: its first statement is `app_private.begin_request`, which checks the access
- * token's claims against the database once and applies the role and the claims with SET LOCAL.
+ * token's claims against the database once and applies the role and the claims for the transaction.
  */
 import type { ClientBase, Pool, PoolClient, QueryResult } from "pg";
 import type { AccessClaims } from "../auth/tokens";
@@ -29,10 +29,12 @@ export async function beginRequest(client: ClientBase, settings: RequestSettings
   const timeout =
     settings.statementTimeoutMs === undefined
       ? ""
-      : `; set local statement_timeout = ${literal(`${settings.statementTimeoutMs}ms`)}`;
-  // A simple query with several statements answers with one result each.
+      : `; select set_config('statement_timeout', ${literal(`${settings.statementTimeoutMs}ms`)}, true)`;
+  // A simple query with several statements answers with one result each. The settings go through
+  // set_config, not SET LOCAL: Citus replays a SET LOCAL on its worker connections by re-sending
+  // the text of the query it came in, which here would call begin_request again there.
   const results = (await client.query(
-    `begin; set local jit_optimize_above_cost = -1; select app_private.begin_request(${args.join(", ")}) as valid${timeout}`,
+    `begin; select set_config('jit_optimize_above_cost', '-1', true); select app_private.begin_request(${args.join(", ")}) as valid${timeout}`,
   )) as unknown as QueryResult<{ valid: boolean }>[];
   return results[2].rows[0].valid;
 }

@@ -1,0 +1,21 @@
+/**
+ * `npm run test:citus`: the Citus-specific tests, then the suites that matter most on a cluster
+ * (isolation, the plan-limit race, double booking, trial read-only, jobs), against a database
+ * that test/citus/global-setup.ts distributes over the cluster named by CITUS_URLS.
+ */
+const base = require("./jest.config");
+
+module.exports = {
+  ...base,
+  testMatch: [
+    "<rootDir>/test/citus/*.test.ts",
+    "<rootDir>/test/isolation-generated.test.ts",
+    "<rootDir>/test/plan-limit.test.ts",
+    "<rootDir>/test/appointments.test.ts",
+    "<rootDir>/test/trial-expiry.test.ts",
+    "<rootDir>/test/jobs.test.ts",
+  ],
+  testPathIgnorePatterns: ["/node_modules/"],
+  globalSetup: "<rootDir>/test/citus/global-setup.ts",
+  globalTeardown: "<rootDir>/test/citus/global-teardown.ts",
+};
