@@ -58,7 +58,8 @@ comment on column app_private.job_outbox.created_at is 'When the job was enqueue
 create table app_private.login_emails (
   email public.citext not null,
   tenant_id uuid not null,
-  constraint login_emails_pkey PRIMARY KEY (email)
+  constraint login_emails_pkey PRIMARY KEY (email),
+  constraint login_emails_tenant_id_email_key UNIQUE (tenant_id, email)
 );
 comment on table app_private.login_emails is 'Every user''s login e-mail, once across all tenants, with the tenant it signs in to: what keeps e-mails unique (users.email references it) and routes a sign-in to its tenant. Written only by app_private.reserve_login_email and app_public.change_user_email; a reference table under Citus.';
 comment on column app_private.login_emails.email is 'The login e-mail (case-insensitive).';
@@ -153,7 +154,8 @@ CREATE INDEX refresh_tokens_user_id_idx ON app_private.refresh_tokens USING btre
 create table app_private.tenant_slugs (
   slug public.citext not null,
   tenant_id uuid not null,
-  constraint tenant_slugs_pkey PRIMARY KEY (slug)
+  constraint tenant_slugs_pkey PRIMARY KEY (slug),
+  constraint tenant_slugs_tenant_id_slug_key UNIQUE (tenant_id, slug)
 );
 comment on table app_private.tenant_slugs is 'Every tenant''s slug, once: what keeps slugs unique (tenants.slug references it). Written only by sign-up; a reference table under Citus.';
 comment on column app_private.tenant_slugs.slug is 'The slug.';
@@ -786,7 +788,7 @@ create table app_public.tenants (
   constraint tenants_pkey PRIMARY KEY (id),
   constraint tenants_slot_grid_check CHECK ((slot_grid_minutes = ANY (ARRAY[5, 10, 15, 20, 30, 60]))),
   constraint tenants_slug_check CHECK (((slug OPERATOR(public.~) '^[a-z0-9]+(-[a-z0-9]+)*$'::public.citext) AND (length((slug)::text) <= 63))),
-  constraint tenants_slug_fkey FOREIGN KEY (slug) REFERENCES app_private.tenant_slugs(slug),
+  constraint tenants_slug_fkey FOREIGN KEY (id, slug) REFERENCES app_private.tenant_slugs(tenant_id, slug),
   constraint tenants_subscription_plan_fkey FOREIGN KEY (subscription_plan) REFERENCES app_public.subscription_plans(plan) ON UPDATE CASCADE
 );
 comment on table app_public.tenants is '@unique slug
@@ -804,7 +806,9 @@ comment on column app_public.tenants.booking_horizon_days is 'How far ahead appo
 comment on column app_public.tenants.slot_grid_minutes is 'Free slots start on this grid of the local clock: 5, 10, 15 (default), 20, 30 or 60 minutes.';
 comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';
 comment on constraint tenants_slug_fkey on app_public.tenants is '@behavior -single -manyToOne -oneToMany
-The slug is reserved in app_private.tenant_slugs, so no two tenants share it.';
+The slug is reserved for this tenant in app_private.tenant_slugs, so no two tenants share it.';
+CREATE INDEX tenants_id_slug_idx ON app_public.tenants USING btree (id, slug);
+comment on index app_public.tenants_id_slug_idx is 'The key to the slug''s reservation: its check when a slug is freed.';
 CREATE INDEX tenants_slug_idx ON app_public.tenants USING btree (slug);
 comment on index app_public.tenants_slug_idx is 'Operators and the API find a tenant by slug.';
 CREATE INDEX tenants_subscription_plan_idx ON app_public.tenants USING btree (subscription_plan);
@@ -898,9 +902,10 @@ create table app_public.users (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   constraint users_email_check CHECK (((length((email)::text) <= 254) AND (email OPERATOR(public.~) '^[^@\s,;:<>()\[\]\\"]+@[^@\s,;:<>()\[\]\\"]+\.[^@\s,;:<>()\[\]\\"]+$'::public.citext))),
-  constraint users_email_fkey FOREIGN KEY (email) REFERENCES app_private.login_emails(email),
+  constraint users_email_fkey FOREIGN KEY (tenant_id, email) REFERENCES app_private.login_emails(tenant_id, email),
   constraint users_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
   constraint users_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
+  constraint users_tenant_id_email_key UNIQUE (tenant_id, email),
   constraint users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
   constraint users_tenant_id_id_key UNIQUE (tenant_id, id),
   constraint users_user_role_check CHECK ((user_role = ANY (ARRAY['admin'::text, 'doctor'::text, 'receptionist'::text])))
@@ -920,12 +925,14 @@ comment on column app_public.users.created_at is 'When the user was created.';
 comment on column app_public.users.updated_at is 'When the user was last changed.';
 comment on constraint users_email_check on app_public.users is 'One bare address (no display name, list, group or quoting), at most 254 characters (RFC 5321).';
 comment on constraint users_email_fkey on app_public.users is '@behavior -single -manyToOne -oneToMany
-The e-mail is reserved in app_private.login_emails, so no two users of any tenants share it.';
+The e-mail is reserved for this tenant in app_private.login_emails, so no two users of any tenants share it.';
 comment on constraint users_full_name_clean on app_public.users is 'A user''s name is one line without control characters (INVAL).';
+comment on constraint users_tenant_id_email_key on app_public.users is '@behavior -single -update -delete
+One user per e-mail within a tenant; across tenants app_private.login_emails keeps it unique.';
 comment on constraint users_tenant_id_id_key on app_public.users is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 CREATE INDEX users_email_idx ON app_public.users USING btree (email);
-comment on index app_public.users_email_idx is 'Sign-in and the e-mail lookups of operators find a user by e-mail.';
+comment on index app_public.users_email_idx is 'Operators find a user by e-mail across tenants.';
 alter table app_public.users enable row level security;
 alter table app_public.users force row level security;
 create policy insert_as_admin on app_public.users
@@ -2392,6 +2399,9 @@ declare
   v_user app_public.users;
 begin
   perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  if app_public.current_user_role() is distinct from 'admin' then
+    raise exception 'Only an admin adds users.' using errcode = 'DNIED'; -- before the reservation says TAKEN
+  end if;
   -- Into a variable first: under Citus the reservation runs on the coordinator, not in the shard's insert.
   v_email := app_private.reserve_login_email(add_user.email, app_public.current_tenant_id());
   insert into app_public.users (email, full_name, user_role)
@@ -2413,8 +2423,9 @@ declare
   v_new citext;
 begin
   perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  -- Locked: two changes of one user at once would both free the same old e-mail.
   select u.email into v_old from app_public.users u
-    where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id;
+    where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id for update;
   if v_old is null then
     raise exception 'There is no such user.' using errcode = 'NTFND';
   end if;

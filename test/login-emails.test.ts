@@ -38,11 +38,12 @@ test("a user added by an admin has the e-mail reserved for the admin's tenant", 
   expect(await reserved(email)).toEqual([{ tenant_id: a.tenantId }]);
 });
 
-test("only admins add users: a receptionist's addUser reserves nothing", async () => {
+test("only admins add users: a receptionist's addUser is DNIED before any e-mail is looked at", async () => {
   const email = `${uniq("sneaky")}@example.test`;
-  expect(await sqlStateOf(a.receptionist.claims, (c) => c.query("select app_public.add_user($1, 'Sneaky')", [email]))).toBe(
-    "42501",
-  );
+  const asReceptionist = (address: string) =>
+    sqlStateOf(a.receptionist.claims, (c) => c.query("select app_public.add_user($1, 'Sneaky')", [address]));
+  expect(await asReceptionist(email)).toBe("DNIED");
+  expect(await asReceptionist(b.admin.email)).toBe("DNIED");
   expect(await reserved(email)).toEqual([]);
 });
 
@@ -84,6 +85,21 @@ test("an e-mail already taken elsewhere is refused with TAKEN and the user keeps
     async (c) => (await c.query("select email from app_public.users where id = $1", [a.doctor.userId])).rows[0],
   );
   expect(email).toBe(a.doctor.email);
+});
+
+test("the database itself refuses a user row with an e-mail reserved for another tenant", async () => {
+  const code = await asOwner(async (c) => {
+    try {
+      await c.query("insert into app_public.users (tenant_id, email, full_name) values ($1, $2, 'Twin')", [
+        b.tenantId,
+        a.admin.email,
+      ]);
+    } catch (error) {
+      return (error as { code: string }).code;
+    }
+    return "inserted";
+  });
+  expect(code).toBe("23503");
 });
 
 test("a request cannot reserve or free another tenant's e-mails directly", async () => {

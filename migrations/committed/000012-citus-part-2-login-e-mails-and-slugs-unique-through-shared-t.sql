@@ -1,5 +1,5 @@
 --! Previous: sha1:7ea11a87d07268889326ecef14776d7b1896a1ee
---! Hash: sha1:d93683da631e14f5c9967423cc91db3f136bd46e
+--! Hash: sha1:7d4d608259a794d876e181b6a23e26f311a58a25
 --! Message: Citus, part 2: login e-mails and slugs unique through shared tables (addUser, changeUserEmail), the medicine catalogue without a key to tenants, checks and lookups that run on a shard, the request role switched without replay, the series office checked by a trigger
 
 --! split: 1-current.sql
@@ -39,7 +39,8 @@ comment on column app_public.medicines.tenant_id is
 --------------------------------------------------------------------------------
 create table app_private.login_emails (
   email citext primary key,
-  tenant_id uuid not null
+  tenant_id uuid not null,
+  unique (tenant_id, email)
 );
 comment on table app_private.login_emails is
   'Every user''s login e-mail, once across all tenants, with the tenant it signs in to: what keeps e-mails unique (users.email references it) and routes a sign-in to its tenant. Written only by app_private.reserve_login_email and app_public.change_user_email; a reference table under Citus.';
@@ -48,7 +49,8 @@ comment on column app_private.login_emails.tenant_id is 'The tenant of the user 
 
 create table app_private.tenant_slugs (
   slug citext primary key,
-  tenant_id uuid not null
+  tenant_id uuid not null,
+  unique (tenant_id, slug)
 );
 comment on table app_private.tenant_slugs is
   'Every tenant''s slug, once: what keeps slugs unique (tenants.slug references it). Written only by sign-up; a reference table under Citus.';
@@ -58,20 +60,27 @@ comment on column app_private.tenant_slugs.tenant_id is 'The tenant with this sl
 insert into app_private.login_emails (email, tenant_id) select email, tenant_id from app_public.users;
 insert into app_private.tenant_slugs (slug, tenant_id) select slug, id from app_public.tenants;
 
+-- A row names its reservation with its tenant: an e-mail reserved for one tenant cannot be used
+-- by another tenant's user, so the single reservation makes the e-mail unique across tenants.
 alter table app_public.users
   drop constraint users_email_key,
-  add constraint users_email_fkey foreign key (email) references app_private.login_emails (email);
-create index users_email_idx on app_public.users (email);
-comment on index app_public.users_email_idx is 'Sign-in and the e-mail lookups of operators find a user by e-mail.';
+  add constraint users_tenant_id_email_key unique (tenant_id, email),
+  add constraint users_email_fkey foreign key (tenant_id, email) references app_private.login_emails (tenant_id, email);
+comment on constraint users_tenant_id_email_key on app_public.users is '@behavior -single -update -delete
+One user per e-mail within a tenant; across tenants app_private.login_emails keeps it unique.';
 comment on constraint users_email_fkey on app_public.users is '@behavior -single -manyToOne -oneToMany
-The e-mail is reserved in app_private.login_emails, so no two users of any tenants share it.';
+The e-mail is reserved for this tenant in app_private.login_emails, so no two users of any tenants share it.';
+create index users_email_idx on app_public.users (email);
+comment on index app_public.users_email_idx is 'Operators find a user by e-mail across tenants.';
 alter table app_public.tenants
   drop constraint tenants_slug_key,
-  add constraint tenants_slug_fkey foreign key (slug) references app_private.tenant_slugs (slug);
+  add constraint tenants_slug_fkey foreign key (id, slug) references app_private.tenant_slugs (tenant_id, slug);
 create index tenants_slug_idx on app_public.tenants (slug);
 comment on index app_public.tenants_slug_idx is 'Operators and the API find a tenant by slug.';
+create index tenants_id_slug_idx on app_public.tenants (id, slug);
+comment on index app_public.tenants_id_slug_idx is 'The key to the slug''s reservation: its check when a slug is freed.';
 comment on constraint tenants_slug_fkey on app_public.tenants is '@behavior -single -manyToOne -oneToMany
-The slug is reserved in app_private.tenant_slugs, so no two tenants share it.';
+The slug is reserved for this tenant in app_private.tenant_slugs, so no two tenants share it.';
 
 -- The lookups by e-mail and slug stay in the API (userByEmail, updateTenantBySlug, …).
 comment on table app_public.users is '@primaryKey id
@@ -155,6 +164,9 @@ declare
   v_user app_public.users;
 begin
   perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  if app_public.current_user_role() is distinct from 'admin' then
+    raise exception 'Only an admin adds users.' using errcode = 'DNIED'; -- before the reservation says TAKEN
+  end if;
   -- Into a variable first: under Citus the reservation runs on the coordinator, not in the shard's insert.
   v_email := app_private.reserve_login_email(add_user.email, app_public.current_tenant_id());
   insert into app_public.users (email, full_name, user_role)
@@ -176,8 +188,9 @@ declare
   v_new citext;
 begin
   perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
+  -- Locked: two changes of one user at once would both free the same old e-mail.
   select u.email into v_old from app_public.users u
-    where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id;
+    where u.tenant_id = app_public.current_tenant_id() and u.id = change_user_email.user_id for update;
   if v_old is null then
     raise exception 'There is no such user.' using errcode = 'NTFND';
   end if;

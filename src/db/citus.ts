@@ -5,6 +5,7 @@
  * tables, and graphile-worker's queue local to the coordinator. `npm run citus:setup` and
  * `npm run test:citus` run it.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
@@ -30,6 +31,7 @@ async function on<T>(url: string, database: string, work: (client: Client) => Pr
 }
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
 /**
  * The tables to distribute (the linter's tenant tables, with their distribution column), in an
@@ -66,7 +68,8 @@ async function distributeTables(client: Client, roles: DatabaseRoles, logger: Lo
   const reference = scope.referenceTables;
   const { rows: keys } = await client.query<{ tbl: string; name: string; definition: string }>(
     `select k.conrelid::regclass::text as tbl, k.conname as name, pg_get_constraintdef(k.oid) as definition
-     from pg_constraint k where k.contype = 'f' and k.confrelid::regclass::text = any($1)`,
+     from pg_constraint k join pg_class c on c.oid = k.confrelid join pg_namespace n on n.oid = c.relnamespace
+     where k.contype = 'f' and format('%s.%s', n.nspname, c.relname) = any($1)`,
     [reference],
   );
   for (const key of keys) await client.query(`alter table ${key.tbl} drop constraint ${quoteIdent(key.name)}`);
@@ -185,11 +188,20 @@ export async function setUpCitus(
     await client.query(`alter database ${quoteIdent(database)} set citus.enable_unsafe_triggers = on`);
     // SET LOCAL of the claims reaches the workers of each transaction.
     await client.query(`alter role ${quoteIdent(roles.authenticator)} set citus.propagate_set_commands = 'local'`);
-    // Citus opens a query's worker connections as the role the query runs as: the request roles
-    // must be able to log in there (they have no password; the cluster's node authentication,
-    // e.g. pg_hba or certificates between nodes, decides).
-    await client.query(`alter role ${quoteIdent(roles.visitor)} login`);
-    await client.query(`alter role ${quoteIdent(roles.anonymous)} login`);
+    // Citus opens a query's worker connections as the role the query runs as, so the request
+    // roles must log in on the workers. Each gets a random password that only Citus knows
+    // (pg_dist_authinfo, on every node): with password authentication between the nodes, nobody
+    // else can sign in as them there and set claims.
+    for (const role of [roles.visitor, roles.anonymous]) {
+      const secret = randomBytes(32).toString("hex");
+      await client.query(`alter role ${quoteIdent(role)} login password ${literal(secret)}`);
+      await client.query(
+        `select run_command_on_all_nodes(format(
+           'delete from pg_dist_authinfo where rolename = %L; insert into pg_dist_authinfo (nodeid, rolename, authinfo) values (0, %L, %L)',
+           $1::text, $1::text, 'password=' || $2::text))`,
+        [role, secret],
+      );
+    }
     await client.query(
       `grant connect on database ${quoteIdent(database)} to ${quoteIdent(roles.visitor)}, ${quoteIdent(roles.anonymous)}`,
     );
@@ -199,6 +211,13 @@ export async function setUpCitus(
     await client.query("set citus.enable_unsafe_triggers = on");
     await distributeTables(client, roles, logger);
     await grantShardInserts(client);
+    // db/after-reset.sql closed the database to PUBLIC on the coordinator; the workers' copies too.
+    await client.query(`revoke all on database ${quoteIdent(database)} from public`);
+    // And its default privileges, so that functions later migrations create reach the workers
+    // without EXECUTE for PUBLIC, as on the coordinator.
+    await client.query("select run_command_on_workers($1)", [
+      `alter default privileges for role ${quoteIdent(roles.owner)} revoke execute on functions from public`,
+    ]);
     await propagateLocalFunctions(client);
     await propagateFunctionPrivileges(client);
   });

@@ -52,8 +52,6 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
     "app_public.medicines", // NULL: the global catalogue, shared read-only by every tenant
   ],
   globalUniques: [
-    "app_public.users_email_key", // login e-mail: sign-in comes before knowing the tenant
-    "app_public.tenants_slug_key", // a tenant's URL name is unique across tenants by design
     "app_public.medicines_tenant_id_name_dosage_form_strength_key", // includes tenant_id, NULLS NOT DISTINCT for the global catalogue
   ],
   publicDefinerFunctions: [

@@ -69,17 +69,28 @@ export async function startWorker({
  * under Citus they run on a shard, where the queue does not exist.
  */
 export function drainOutboxEvery(pool: Pool, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
-  let round: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    round = round.then(() =>
-      pool
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+  // The next round is scheduled when this one ends, so slow rounds never pile up.
+  const schedule = () => {
+    timer = setTimeout(() => {
+      round = pool
         .query("select app_private.drain_job_outbox()")
-        .catch((error: Error) => logger.warn(`Job outbox not drained: ${error.message}`)),
-    );
-  }, intervalMs);
+        .then(
+          () => undefined,
+          (error: Error) => logger.warn(`Job outbox not drained: ${error.message}`),
+        )
+        .then(() => {
+          if (!stopped) schedule();
+        });
+    }, intervalMs);
+  };
+  schedule();
   return {
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       await round;
     },
   };
