@@ -111,6 +111,32 @@ test("a user who already set a password gets the account e-mail without a link",
   }
 });
 
+test("drains running at once move each outbox job into the queue exactly once", async () => {
+  await drainJobs();
+  const clinic = await signUpClinic();
+  const ids = await asOwner(async (client) => {
+    await client.query("delete from app_private.job_outbox");
+    for (let i = 0; i < 3; i++) {
+      await client.query("select app_private.enqueue_job($1, 'send_welcome_email', jsonb_build_object('tenant_id', $1::uuid))", [
+        clinic.tenantId,
+      ]);
+    }
+    return (await client.query("select id from app_private.job_outbox")).rows.map((r) => `outbox:${r.id}`);
+  });
+  const drained = await Promise.all(
+    [1, 2, 3].map(() => asOwner(async (client) => (await client.query("select app_private.drain_job_outbox() as n")).rows[0].n)),
+  );
+  expect(drained.reduce((a, b) => a + b, 0)).toBe(3);
+  const queued = await asOwner(async (client) => {
+    const { rows } = await client.query("select key from graphile_worker.jobs where key = any($1)", [ids]);
+    return rows.map((r) => r.key).sort();
+  });
+  expect(queued).toEqual([...ids].sort());
+  expect(
+    await asOwner(async (client) => (await client.query("select count(*)::int as n from app_private.job_outbox")).rows[0].n),
+  ).toBe(0);
+});
+
 test("a rolled-back change enqueues nothing; a user deactivated before the job runs gets nothing", async () => {
   const clinic = await signUpClinic();
   await runner.run();
