@@ -16,6 +16,8 @@ module.exports = {
     "<rootDir>/test/jobs.test.ts",
   ],
   testPathIgnorePatterns: ["/node_modules/"],
+  // Every statement crosses nodes: the generated attack's hundreds of requests take minutes.
+  testTimeout: 600000,
   globalSetup: "<rootDir>/test/citus/global-setup.ts",
   globalTeardown: "<rootDir>/test/citus/global-teardown.ts",
 };

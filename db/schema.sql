@@ -1111,7 +1111,7 @@ AS $function$
 begin
   return query
   select u.id, u.email, u.full_name, u.user_role, t.name,
-         exists (select from app_private.user_secrets s where s.tenant_id = u.tenant_id and s.user_id = u.id)
+         exists (select 1 from app_private.user_secrets s where s.tenant_id = u.tenant_id and s.user_id = u.id)
   from app_public.users u join app_public.tenants t on t.id = u.tenant_id
   where u.id = account_email.for_user_id and u.is_active;
 end;
@@ -1241,7 +1241,7 @@ begin
     if jsonb_typeof(v_office) <> 'object' then
       raise exception 'Each office must be an object with id, name, address and is_primary.' using errcode = 'OFFIC';
     end if;
-    if exists (select from jsonb_object_keys(v_office) as key where key not in ('id', 'name', 'address', 'is_primary')) then
+    if exists (select 1 from jsonb_object_keys(v_office) as key where key not in ('id', 'name', 'address', 'is_primary')) then
       raise exception 'An office may only have the keys id, name, address and is_primary.' using errcode = 'OFFIC';
     end if;
     if jsonb_typeof(v_office -> 'id') is distinct from 'string'
@@ -1315,17 +1315,20 @@ AS $function$
 declare
   v_plan app_public.subscription_plans;
   v_tenant app_public.tenants;
+  v_tenant_id uuid;
+  v_trial_ends_at timestamptz;
 begin
   select * into v_plan from app_public.subscription_plans p where p.plan = change_plan.plan;
   if not found then
     raise exception 'There is no plan "%".', plan using errcode = 'NTFND';
   end if;
+  v_tenant_id := app_private.find_tenant(change_plan.tenant);
+  v_trial_ends_at := case when v_plan.trial_days is not null then now() + make_interval(days => v_plan.trial_days) end;
   -- The plan-limit trigger on tenants raises PLANL when the active doctors exceed the new limit.
   update app_public.tenants t
      set subscription_plan = v_plan.plan,
-         trial_ends_at = case when v_plan.trial_days is null then null
-                              else coalesce(t.trial_ends_at, now() + make_interval(days => v_plan.trial_days)) end
-   where t.id = app_private.find_tenant(change_plan.tenant)
+         trial_ends_at = case when v_plan.trial_days is null then null else coalesce(t.trial_ends_at, v_trial_ends_at) end
+   where t.id = v_tenant_id
    returning * into v_tenant;
   return v_tenant;
 end;
@@ -1392,18 +1395,24 @@ CREATE OR REPLACE FUNCTION app_private.extend_trial(tenant text, days integer)
 AS $function$
 declare
   v_tenant app_public.tenants;
+  v_tenant_id uuid;
+  v_trial_ends_at timestamptz;
 begin
   if days is null or days not between 1 and 365 then
     raise exception 'A trial is extended by 1 to 365 days.' using errcode = 'INVAL';
   end if;
-  update app_public.tenants t
-     set trial_ends_at = greatest(t.trial_ends_at, now()) + make_interval(days => extend_trial.days)
-   where t.id = app_private.find_tenant(extend_trial.tenant)
-     and exists (select from app_public.subscription_plans p where p.plan = t.subscription_plan and p.trial_days is not null)
-   returning * into v_tenant;
+  v_tenant_id := app_private.find_tenant(extend_trial.tenant);
+  select t.trial_ends_at into v_trial_ends_at from app_public.tenants t
+   where t.id = v_tenant_id
+     and exists (select 1 from app_public.subscription_plans p where p.plan = t.subscription_plan and p.trial_days is not null)
+   for update;
   if not found then
     raise exception 'The tenant is not on a trial plan.' using errcode = 'INVAL';
   end if;
+  update app_public.tenants t
+     set trial_ends_at = greatest(v_trial_ends_at, now()) + make_interval(days => extend_trial.days)
+   where t.id = v_tenant_id
+   returning * into v_tenant;
   return v_tenant;
 end;
 $function$;
@@ -1438,13 +1447,15 @@ grant execute on function app_private.holds_slot(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.is_time_zone(name text)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  IMMUTABLE PARALLEL SAFE STRICT SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+begin
   -- Immutable so a CHECK constraint may use it; the IANA list only grows, with a server upgrade.
-  select exists (select from app_private.time_zone_names z where z.name = is_time_zone.name)
-      or exists (select from pg_catalog.pg_timezone_names z where z.name = is_time_zone.name)
+  return exists (select 1 from app_private.time_zone_names z where z.name = is_time_zone.name)
+      or exists (select 1 from pg_catalog.pg_timezone_names z where z.name = is_time_zone.name);
+end;
 $function$;
 comment on function app_private.is_time_zone(text) is 'Whether the text is an IANA time zone name this server knows, e.g. `Europe/Madrid`: an index lookup in app_private.time_zone_names, and only for a name not found there the server''s own (slow) list. SECURITY DEFINER: the API roles read nothing in app_private.';
 grant execute on function app_private.is_time_zone(text) to clinic_user;
@@ -1612,10 +1623,12 @@ grant execute on function app_private.register_clinic(text,text,text,text,text) 
 
 CREATE OR REPLACE FUNCTION app_private.release_login_email(email public.citext)
  RETURNS void
- LANGUAGE sql
+ LANGUAGE plpgsql
 AS $function$
+begin
   -- The foreign key from users refuses to free an e-mail a user still has.
-  delete from app_private.login_emails e where e.email = release_login_email.email
+  delete from app_private.login_emails e where e.email = release_login_email.email;
+end;
 $function$;
 comment on function app_private.release_login_email(public.citext) is 'Frees a login e-mail that no user has any more (after an e-mail change). Runs with the caller''s rights: a request frees only its own tenant''s.';
 grant execute on function app_private.release_login_email(public.citext) to clinic_user;
@@ -1670,7 +1683,7 @@ begin
     update app_private.refresh_tokens t set revoked_at = now()
       where t.tenant_id = revoke_sessions.tenant_id and t.family_id = any(family_ids) and t.revoked_at is null;
     exit when not exists (
-      select from app_private.refresh_tokens t
+      select 1 from app_private.refresh_tokens t
       where t.tenant_id = revoke_sessions.tenant_id and t.family_id = any(family_ids) and t.revoked_at is null);
   end loop;
 end;
@@ -1692,7 +1705,7 @@ begin
   if not found or v_row.revoked_at is not null or v_row.expires_at <= now() then
     return;
   end if;
-  if not exists (select from app_public.users u where u.tenant_id = v_row.tenant_id and u.id = v_row.user_id and u.is_active) then
+  if not exists (select 1 from app_public.users u where u.tenant_id = v_row.tenant_id and u.id = v_row.user_id and u.is_active) then
     perform app_private.revoke_sessions(v_row.tenant_id, array[v_row.family_id]);
     return;
   end if;
@@ -1872,14 +1885,14 @@ AS $function$
 begin
   return (
   select exists (
-    select from app_public.users u
+    select 1 from app_public.users u
     where u.tenant_id = session_is_valid.tenant_id and u.id = session_is_valid.user_id
       and u.user_role = session_is_valid.user_role and u.is_active
       and exists (
-        select from app_private.refresh_tokens r
+        select 1 from app_private.refresh_tokens r
         where r.tenant_id = u.tenant_id and r.family_id = session_is_valid.session_id and r.user_id = u.id and r.revoked_at is null)
       and (session_is_valid.doctor_id is null or exists (
-        select from app_public.doctors d
+        select 1 from app_public.doctors d
         where d.tenant_id = u.tenant_id and d.id = session_is_valid.doctor_id and d.user_id = u.id and d.is_active))));
 end;
 $function$;
@@ -1922,10 +1935,9 @@ CREATE OR REPLACE FUNCTION app_private.tenant_is_read_only(tenant_id uuid)
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
-  return (
-  select coalesce(t.trial_ends_at <= now(), false) and p.trial_days is not null
-  from app_public.tenants t join app_public.subscription_plans p on p.plan = t.subscription_plan
-  where t.id = tenant_is_read_only.tenant_id);
+  return (select app_private.trial_has_ended(t.trial_ends_at, p.trial_days)
+          from app_public.tenants t join app_public.subscription_plans p on p.plan = t.subscription_plan
+          where t.id = tenant_is_read_only.tenant_id);
 end;
 $function$;
 comment on function app_private.tenant_is_read_only(uuid) is 'Whether the tenant''s trial has ended on a plan with a trial (read-only until an operator changes its plan); NULL for no such tenant. SECURITY DEFINER: reads the tenant whatever the caller may see.';
@@ -2143,7 +2155,7 @@ begin
   select doctor_id into new.doctor_id from app_public.prescriptions
     where tenant_id = new.tenant_id and id = new.prescription_id;
   if not found
-     or not exists (select from app_public.medicines
+     or not exists (select 1 from app_public.medicines
                     where id = new.medicine_id and (tenant_id is null or tenant_id = new.tenant_id)) then
     raise exception 'The prescription or medicine does not exist.' using errcode = 'foreign_key_violation';
   end if;
@@ -2202,7 +2214,7 @@ begin
   if old.user_role = 'admin' and old.is_active
      and not (new.user_role = 'admin' and new.is_active)
      and not exists (
-       select from app_public.users
+       select 1 from app_public.users
        where tenant_id = old.tenant_id and id <> old.id and user_role = 'admin' and is_active
      ) then
     raise exception 'A clinic group needs at least one active admin.' using errcode = 'DNIED';
@@ -2239,6 +2251,16 @@ begin
 end;
 $function$;
 comment on function app_private.tg_users__send_account_email() is 'Enqueues the account e-mail (with a one-time set-password link) of a user a signed-in admin created. SECURITY DEFINER: API roles cannot touch the job queue themselves.';
+
+CREATE OR REPLACE FUNCTION app_private.trial_has_ended(trial_ends_at timestamp with time zone, trial_days integer)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(trial_has_ended.trial_ends_at <= now(), false) and trial_has_ended.trial_days is not null
+$function$;
+comment on function app_private.trial_has_ended(timestamp with time zone,integer) is 'True once a trial ending at `trial_ends_at` has ended on a plan with a trial (`trial_days`, from app_public.subscription_plans, not null): the tenant is read-only until an operator changes its plan.';
+grant execute on function app_private.trial_has_ended(timestamp with time zone,integer) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.trial_notice_email(trial_notice_id uuid)
  RETURNS TABLE(user_id uuid, email public.citext, full_name text, tenant_name text, trial_ends_at timestamp with time zone, time_zone text, days_before integer)
@@ -2301,7 +2323,7 @@ begin
   -- One working range of the appointment's local day holds all of it, and no time off of that
   -- office (or of all offices) touches it. An undecided office (NULL) may be any of the doctor's.
   select exists (
-    select
+    select 1
     from app_public.tenants t
     cross join lateral (select (within_working_hours.starts_at at time zone t.time_zone)::date as day) d
     join app_public.working_hours w
@@ -2315,7 +2337,7 @@ begin
       and (d.day + w.starts_at) at time zone t.time_zone <= within_working_hours.starts_at
       and (d.day + w.ends_at) at time zone t.time_zone >= within_working_hours.ends_at
       and not exists (
-        select from app_public.time_off_periods o
+        select 1 from app_public.time_off_periods o
         where o.tenant_id = within_working_hours.tenant_id and o.doctor_id = within_working_hours.doctor_id
           and (o.office_id is null or o.office_id = w.office_id)
           and tstzrange(o.starts_at, o.ends_at) && tstzrange(within_working_hours.starts_at, within_working_hours.ends_at))));
@@ -2640,7 +2662,7 @@ begin
     and not coalesce(b.booked && tstzrange(c.starts_at - v_before, c.ends_at + v_after), false)
     and not coalesce(b.padded && tstzrange(c.starts_at, c.ends_at), false)
     and not exists (
-      select from away o
+      select 1 from away o
       where o.doctor_id = c.doctor_id and (o.office_id is null or o.office_id = c.office_id)
         and o.periods && tstzrange(c.starts_at, c.ends_at))
   order by c.starts_at, c.doctor_id, c.office_id;
@@ -2672,40 +2694,34 @@ grant execute on function app_public.issue_activation_token(uuid) to clinic_user
 
 CREATE OR REPLACE FUNCTION app_public.search_medicines(search text)
  RETURNS SETOF app_public.medicines
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE PARALLEL SAFE
 AS $function$
-  select m.* from app_public.medicines m
-  where length(btrim(search_medicines.search)) > 0
-    and m.name::text ilike '%' || app_private.like_pattern_text(btrim(search_medicines.search)) || '%'
-  order by m.name, m.dosage_form, m.strength nulls first, m.id
+begin
+  return query
+    select m.* from app_public.medicines m
+    where length(btrim(search_medicines.search)) > 0
+      and m.name::text ilike '%' || app_private.like_pattern_text(btrim(search_medicines.search)) || '%'
+    order by m.name, m.dosage_form, m.strength nulls first, m.id;
+end;
 $function$;
 comment on function app_public.search_medicines(text) is 'Medicines (the global catalogue and the tenant''s own) whose name contains `search`, any case, by name. Nothing for an empty search.';
 grant execute on function app_public.search_medicines(text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.search_patients(search text)
  RETURNS SETOF app_public.patients
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
-  select p.* from app_public.patients p
-  where p.id = any (array(select app_private.matching_patient_ids(search_patients.search)))
-  order by p.full_name, p.id
+begin
+  return query
+    select p.* from app_public.patients p
+    where p.id = any (array(select app_private.matching_patient_ids(search_patients.search)))
+    order by p.full_name, p.id;
+end;
 $function$;
 comment on function app_public.search_patients(text) is 'Patients whose name contains `search` (any case), or whose phone number or e-mail starts with it, by name. Nothing for an empty search. Uses a trigram index: give at least 3 characters for a fast answer on a large clinic.';
 grant execute on function app_public.search_patients(text) to clinic_user;
-
-CREATE OR REPLACE FUNCTION app_public.tenants_is_read_only(tenant app_public.tenants)
- RETURNS boolean
- LANGUAGE sql
- STABLE
-AS $function$
-  select coalesce(tenant.trial_ends_at <= now(), false) and exists (
-    select from app_public.subscription_plans p where p.plan = tenant.subscription_plan and p.trial_days is not null)
-$function$;
-comment on function app_public.tenants_is_read_only(app_public.tenants) is '@notNull
-True once the trial has ended on a plan with a trial: the clinic group can read everything but change nothing until an operator changes its plan.';
-grant execute on function app_public.tenants_is_read_only(app_public.tenants) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_public.upcoming_appointments_outside_hours()
  RETURNS SETOF app_public.appointments

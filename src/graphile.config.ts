@@ -21,8 +21,13 @@ import { fromLibraryError, internalError, toPublicError } from "./errors";
 import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 import { graphqlNotesPlugin } from "./graphql-notes";
+import { currentRowsPlugin } from "./graphql-current-rows";
+import { tenantRoutingPlugin } from "./graphql-routing";
+import { tenantIsReadOnlyPlugin } from "./graphql-tenant-read-only";
 import { requestPgSettings, sessionEndedPlugin, withRequestSessions } from "./graphql-session";
 import { fallbackLogger, type Logger } from "./logger";
+// Dates and times read with IMMUTABLE casts, which Citus accepts in RETURNING.
+import "./immutable-casts";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -135,6 +140,12 @@ export interface PresetOptions {
    * their notice, rebuilds the schema: a migration's change is served without a restart.
    */
   watchSuperuserUrl?: string;
+  /**
+   * Every select on a tenant table also names the caller's tenant, so Citus routes it to one shard
+   * (src/graphql-routing.ts); on when left out. Off, the row-level policies alone limit what a
+   * request reads: the isolation attack turns it off to test them so.
+   */
+  tenantRouting?: boolean;
 }
 
 /** The preset for the server, and (with the same options) for printing the schema. */
@@ -153,6 +164,9 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       graphqlNotesPlugin,
       sessionEndedPlugin,
       seriesListInflectionPlugin,
+      tenantIsReadOnlyPlugin,
+      currentRowsPlugin,
+      ...(options.tenantRouting === false ? [] : [tenantRoutingPlugin]),
       ...(options.introspection ? [] : [NoIntrospectionPlugin]),
     ],
     // The index-based hiding of filters depends on the PostgreSQL version (18 counts every index
@@ -181,7 +195,11 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
       context(requestContext) {
         const req = requestContext.expressv4?.req as Request | undefined;
         // statement_timeout is transaction-local like the claims: one slow request cannot hold a connection.
-        return { pgSettings: requestPgSettings(req, { claims: req?.claims, statementTimeoutMs: limits.statementTimeoutMs }) };
+        return {
+          pgSettings: requestPgSettings(req, { claims: req?.claims, statementTimeoutMs: limits.statementTimeoutMs }),
+          tenantId: req?.claims?.tenant_id ?? null,
+          userId: req?.claims?.sub ?? null,
+        };
       },
     },
     grafserv: {

@@ -49,6 +49,8 @@ export interface AppOptions {
   metricsToken?: string;
   /** Development: a superuser URL on the app's database turns on schema watch mode (see makePreset). */
   watchSuperuserUrl?: string;
+  /** Add the caller's tenant to every select (src/graphql-routing.ts); on when left out. */
+  tenantRouting?: boolean;
 }
 
 export interface RunningApp {
@@ -123,6 +125,7 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
       pool: graphqlPool,
       logger,
       watchSuperuserUrl: options.watchSuperuserUrl,
+      tenantRouting: options.tenantRouting,
     }),
   );
   const serv = pgl.createServ(grafserv);

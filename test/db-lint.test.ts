@@ -83,6 +83,10 @@ const BROKEN = `
   create trigger log_parent after insert on lint_pub.parents
     for each row execute function lint_priv.tg_log();                                 -- shard-writes-shared-table
   create table lint_priv.tenant_keyed (id uuid primary key, tenant_id uuid not null); -- tenant-unique (a primary key)
+  create function lint_pub.parent_codes(prefix text) returns setof text language sql
+    as $$ select code from lint_pub.parents where code like prefix || '%' $$;         -- sql-function-reads-table
+  create function lint_priv.has_parents() returns boolean language plpgsql
+    as $$ begin return exists (select from lint_pub.parents); end $$;                 -- empty-select-list
 `;
 
 const EXPECTED: Record<string, string> = {
@@ -111,6 +115,8 @@ const EXPECTED: Record<string, string> = {
   "job-outside-outbox": "lint_priv.enqueue_direct()",
   "whole-row-argument": "lint_pub.parent_label(parent lint_pub.parents)",
   "shard-writes-shared-table": "lint_pub.parents: trigger log_parent writes lint_priv.secrets",
+  "sql-function-reads-table": "lint_pub.parent_codes(prefix text)",
+  "empty-select-list": "lint_priv.has_parents()",
 };
 
 describe("each rule fires on a broken object", () => {

@@ -261,6 +261,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Serve /metrics to this bearer token. */
   metricsToken?: string;
+  /** false: no tenant filter beside the policies (src/graphql-routing.ts), to attack the policies alone. */
+  tenantRouting?: boolean;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
@@ -275,6 +277,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     servePages: options.servePages,
     logger: options.logger,
     metricsToken: options.metricsToken,
+    tenantRouting: options.tenantRouting,
     auth: {
       tokens: tokenSettings,
       refreshTokenDays: 30,

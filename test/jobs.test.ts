@@ -161,15 +161,15 @@ test("a job that fails after the server accepted the message does not send it ag
   await runner.run();
   const user = await createUser(clinic);
   // Recording the acceptance fails, after the SMTP server has accepted the message.
-  await asOwner((client) =>
-    client.query(`
-      create schema if not exists test_faults;
-      create or replace function test_faults.fail_acceptance() returns trigger language plpgsql as $$
-      begin raise exception 'database went away'; end $$;
-      create trigger fail_acceptance before insert or update on app_private.email_deliveries
-        for each row when (new.accepted_at is not null and new.user_id = '${user.id}')
-        execute function test_faults.fail_acceptance();`),
-  );
+  // One statement per query: Citus passes a DDL statement's text on to the shards.
+  await asOwner(async (client) => {
+    await client.query("create schema if not exists test_faults");
+    await client.query(`create or replace function test_faults.fail_acceptance() returns trigger language plpgsql as $$
+      begin raise exception 'database went away'; end $$`);
+    await client.query(`create trigger fail_acceptance before insert or update on app_private.email_deliveries
+      for each row when (new.accepted_at is not null and new.user_id = '${user.id}')
+      execute function test_faults.fail_acceptance()`);
+  });
   try {
     await runner.run();
     expect(smtp.to(user.email)).toHaveLength(1);

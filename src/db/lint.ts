@@ -32,11 +32,12 @@ export interface LintScope {
   distributionAnchors: string[];
   /** `schema.function`s that may write graphile-worker's queue: they run on the coordinator only. */
   jobQueueWriters: string[];
-  /** `schema.function`s that take a tenant table's whole row, on purpose. */
-  wholeRowFunctions: string[];
   /** `schema.table`s shared by every tenant: Citus copies them to every node (reference tables). */
   referenceTables: string[];
 }
+
+/** Tables distributed by their own `id` (every other tenant table by `tenant_id`, which points at it). */
+export const DISTRIBUTION_ANCHORS = ["app_public.tenants"];
 
 /** The project's scope for a deployment's database roles (configuration). */
 export const projectScope = (roles: DatabaseRoles): LintScope => ({
@@ -76,14 +77,9 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
     // limits a request to its own tenant's e-mails.
     `app_private.login_emails: ${roles.visitor}`,
   ],
-  distributionAnchors: ["app_public.tenants"],
+  distributionAnchors: DISTRIBUTION_ANCHORS,
   jobQueueWriters: [
     "app_private.drain_job_outbox", // the outbox's drain: the worker calls it on the coordinator
-  ],
-  wholeRowFunctions: [
-    // The computed column Tenant.isReadOnly (PostGraphile needs the row argument); no SQL that runs
-    // on a shard calls it: the write check uses app_private.tenant_is_read_only(id).
-    "app_public.tenants_is_read_only",
   ],
   referenceTables: [
     "app_public.subscription_plans", // the price list
@@ -112,7 +108,7 @@ interface Rule {
 // $1 exposed schemas, $2 private schemas, $3 API roles, $4 anonymous roles,
 // $5 tenantless tables, $6 global uniques, $7 public definer functions, $8 nullable tenant tables,
 // $9 cross-tenant foreign keys, $10 private tables for an API role, $11 distribution anchors,
-// $12 job queue writers, $13 whole-row functions, $14 reference tables.
+// $12 job queue writers, $13 reference tables.
 export const parameters = (s: LintScope) => [
   s.exposedSchemas,
   s.privateSchemas,
@@ -126,7 +122,6 @@ export const parameters = (s: LintScope) => [
   s.privateTablesForApi,
   s.distributionAnchors,
   s.jobQueueWriters,
-  s.wholeRowFunctions,
   s.referenceTables,
 ];
 
@@ -148,7 +143,7 @@ export const DISTRIBUTED_TABLES = `
   select c.oid, c.reltype, format('%s.%s', n.nspname, c.relname) as name,
          case when format('%s.%s', n.nspname, c.relname) = any($11) then 'id' else 'tenant_id' end as key
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where n.nspname = any($1 || $2) and c.relkind in ('r', 'p') and format('%s.%s', n.nspname, c.relname) <> all($14)
+  where n.nspname = any($1 || $2) and c.relkind in ('r', 'p') and format('%s.%s', n.nspname, c.relname) <> all($13)
     and (format('%s.%s', n.nspname, c.relname) = any($11)
          or exists (select from pg_attribute a
                     where a.attrelid = c.oid and a.attname = 'tenant_id' and a.attnotnull and not a.attisdropped))`;
@@ -370,13 +365,12 @@ export const RULES: Rule[] = [
   {
     id: "whole-row-argument",
     problem:
-      "A function takes a tenant table's whole row: Citus creates it only on the coordinator, so a query that calls it fails on the shards.",
-    fix: "Take the columns it needs (or the row's tenant_id and id) as arguments, or allow-list an API computed column in src/db/lint.ts.",
+      "A function takes a tenant table's whole row: on a shard the row has the shard's own type, so a query that calls it there fails (a PostGraphile computed column is such a call).",
+    fix: "Take the columns it needs (or the row's tenant_id and id) as arguments; for an API field, a plugin that passes them (src/graphql-tenant-read-only.ts).",
     sql: `
       select format('%s.%s(%s)', n.nspname, f.proname, pg_get_function_identity_arguments(f.oid)) as object
       from pg_proc f join pg_namespace n on n.oid = f.pronamespace
       where n.nspname = any($1 || $2)
-        and format('%s.%s', n.nspname, f.proname) <> all($13)
         and exists (select from (${DISTRIBUTED_TABLES}) t where t.reltype = any(f.proargtypes::oid[]))`,
   },
   {
@@ -395,6 +389,29 @@ export const RULES: Rule[] = [
       join pg_namespace wn on wn.nspname = w.part[2] and wn.nspname = any($1 || $2)
       join pg_class wc on wc.relnamespace = wn.oid and wc.relname = w.part[3] and wc.relkind in ('r', 'p')
       where not exists (select from (${DISTRIBUTED_TABLES}) d where d.oid = wc.oid)`,
+  },
+  {
+    id: "sql-function-reads-table",
+    problem:
+      "A LANGUAGE sql function with arguments reads a tenant or reference table: Citus plans the calling query before PostgreSQL inlines the function and refuses it (parameterized queries for SQL functions referencing distributed tables).",
+    fix: "Write it in PL/pgSQL (`begin return query select …; end`).",
+    sql: `
+      select distinct format('%s.%s(%s)', n.nspname, f.proname, pg_get_function_identity_arguments(f.oid)) as object
+      from pg_proc f join pg_namespace n on n.oid = f.pronamespace
+      join pg_language l on l.oid = f.prolang and l.lanname = 'sql'
+      join (select name from (${DISTRIBUTED_TABLES}) d union select unnest($13)) t
+        on f.prosrc ~* ('\\m' || replace(t.name, '.', '\\.') || '\\M')
+      where n.nspname = any($1 || $2) and f.pronargs > 0`,
+  },
+  {
+    id: "empty-select-list",
+    problem:
+      "A function's query has an empty select list (`select from …`): when Citus plans such a subquery on its own it fails (a column definition list is required for functions returning record).",
+    fix: "Select a constant: `exists (select 1 from …)`.",
+    sql: `
+      select format('%s.%s(%s)', n.nspname, f.proname, pg_get_function_identity_arguments(f.oid)) as object
+      from pg_proc f join pg_namespace n on n.oid = f.pronamespace
+      where n.nspname = any($1 || $2) and f.prosrc ~* '\\mselect\\s+from\\M'`,
   },
   {
     id: "view-security-invoker",
@@ -473,7 +490,7 @@ export const RULES: Rule[] = [
 
 /** A rule's query with its parameters typed: the unused CTE types every one, so a query may use any subset of them. */
 export const withParameters = (sql: string) =>
-  `with recursive lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) ${sql}`;
+  `with recursive lint_parameters as (select $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) ${sql}`;
 
 /** Runs every rule; returns the findings, ordered by rule then object. */
 export async function lintDatabase(client: Client, scope: LintScope): Promise<Finding[]> {

@@ -2,9 +2,23 @@
  * What only a Citus cluster can show (`npm run test:citus`): every node holds the same policies
  * and function privileges, nothing restrictive reached a shard, tenants on different workers stay
  * apart with the claims applied on the workers, and a query with an explicit tenant goes to one
- * shard.
+ * shard, as every GraphQL read does.
  */
-import { asClaims, asOwner, closePool, seedClinicalRows, signUpClinic, useServer, type Clinic } from "../helpers";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { Client } from "pg";
+import {
+  asClaims,
+  asOwner,
+  closePool,
+  errorCodes,
+  ownerUrl,
+  seedClinicalRows,
+  signUpClinic,
+  startServer,
+  useServer,
+  type Clinic,
+} from "../helpers";
 
 const server = useServer();
 
@@ -121,4 +135,72 @@ test("a query with an explicit tenant goes to one shard; under the policies alon
   const fannedOut = await explain("select * from app_public.appointments order by starts_at", []);
   expect(tasks(routed)).toBe(1);
   expect(tasks(fannedOut)).toBeGreaterThan(1);
+});
+
+/** Runs `work` as a superuser on the test database (Citus' counters and their setting need one). */
+async function asSuperuser<T>(work: (client: Client) => Promise<T>): Promise<T> {
+  const url = new URL(process.env.TEST_ROOT_URL as string);
+  url.pathname = new URL(ownerUrl()).pathname;
+  const client = new Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+test("GraphQL reads of a tenant go to one shard each (src/graphql-routing.ts); under the policies alone, to every shard", async () => {
+  const clinic = await signUpClinic();
+  await seedClinicalRows(clinic);
+  // The front end's own operations (client/operations): the README's week schedule and the session.
+  const operation = (name: string) => readFileSync(path.join(__dirname, "../../client/operations", `${name}.graphql`), "utf8");
+  const week = { from: new Date().toISOString(), to: new Date(Date.now() + 7 * 86_400_000).toISOString() };
+  const schedule = { query: operation("WeekSchedule"), variables: week };
+  const session = { query: operation("CurrentSession"), variables: {} };
+  const nested = {
+    query: `{ currentUser { tenant { doctors { totalCount } } } currentTenant { isReadOnly doctors { totalCount } } }`,
+    variables: {},
+  };
+  // Citus counts the queries it runs on one shard and on several, per database (13.1 and later).
+  // The servers started below open new connections, which take the setting.
+  await asSuperuser(async (client) => {
+    const { rows } = await client.query("select current_database() as name");
+    await client.query(`alter database "${rows[0].name}" set citus.enable_stat_counters = on`);
+  });
+  const executions = async (
+    tenantRouting: boolean,
+    { query, variables }: { query: string; variables: Record<string, unknown> },
+  ) => {
+    const app = await startServer({ tenantRouting });
+    try {
+      await app.graphql(clinic.admin.token, query, variables); // the pool's connections are made
+      await asSuperuser((client) =>
+        client.query("select citus_stat_counters_reset(oid) from pg_database where datname = current_database()"),
+      );
+      const { body } = await app.graphql(clinic.admin.token, query, variables);
+      expect(errorCodes(body)).toEqual([]);
+      return asSuperuser(async (client) => {
+        const { rows } = await client.query(
+          `select query_execution_single_shard::int as single, query_execution_multi_shard::int as multi
+           from citus_stat_counters where name = current_database()`,
+        );
+        return rows[0] as { single: number; multi: number };
+      });
+    } finally {
+      await app.close();
+    }
+  };
+  for (const request of [schedule, session, nested]) {
+    const routed = await executions(true, request);
+    expect(routed.multi).toBe(0);
+    expect(routed.single).toBeGreaterThan(0);
+  }
+  // Without the filter the schedule's outer join to patients is refused on PostgreSQL 15 and 16
+  // ("outer joins and pseudoconstant quals"): the lists alone show the fan-out.
+  const fannedOut = await executions(false, {
+    query: `{ doctors { nodes { fullName } } patients { totalCount } }`,
+    variables: {},
+  });
+  expect(fannedOut.multi).toBeGreaterThan(0);
 });
