@@ -18,7 +18,7 @@ const operation = (name: string) => readFileSync(path.join(__dirname, "../client
 const week = { from: new Date().toISOString(), to: new Date(Date.now() + 7 * 86_400_000).toISOString() };
 
 const READS: Record<string, { query: string; variables: Record<string, unknown> }> = {
-  // The README's schedule: without the filter PostgreSQL 15 and 16 refuse its outer joins on Citus.
+  // The README's schedule.
   WeekSchedule: { query: operation("WeekSchedule"), variables: week },
   "doctors and patient count": { query: "{ doctors { nodes { fullName } } patients { totalCount } }", variables: {} },
 };
