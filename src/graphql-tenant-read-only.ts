@@ -7,7 +7,7 @@
  * The rule itself stays in SQL.
  */
 import type {} from "postgraphile";
-import { TYPES, type PgSelectSingleStep } from "postgraphile/@dataplan/pg";
+import { PgSelectSingleStep, TYPES, type PgInsertSingleStep, type PgUpdateSingleStep } from "postgraphile/@dataplan/pg";
 import { sql } from "postgraphile/pg-sql2";
 
 export const tenantIsReadOnlyPlugin: GraphileConfig.Plugin = {
@@ -30,7 +30,14 @@ export const tenantIsReadOnlyPlugin: GraphileConfig.Plugin = {
                 description:
                   "True once the trial has ended on a plan with a trial: the clinic group can read everything but change nothing until an operator changes its plan.",
                 type: new GraphQLNonNull(GraphQLBoolean),
-                plan: ($tenant: PgSelectSingleStep) => {
+                plan: ($in: PgSelectSingleStep | PgInsertSingleStep | PgUpdateSingleStep) => {
+                  // A mutation's payload holds the written row: read it again by its id. (Passing
+                  // the whole row, as PostGraphile does for computed columns, returns it as text,
+                  // which Citus refuses in RETURNING.)
+                  const $tenant =
+                    $in instanceof PgSelectSingleStep && $in.getClassStep().mode !== "mutation"
+                      ? $in
+                      : $in.resource.get({ id: $in.get("id") });
                   const tenant = $tenant.getClassStep().alias;
                   return $tenant.select(
                     sql`app_private.trial_has_ended(${tenant}.trial_ends_at,

@@ -6,7 +6,8 @@
  * value as seconds since the epoch (`extract(epoch from …)`, IMMUTABLE for these types once a
  * `timestamptz` is taken at UTC) and format it in TypeScript into the very strings PostGraphile
  * gives: `2026-12-06T09:30:00.000000+00:00`, `2026-12-06`, `09:30:00.000000`. Timestamps with a
- * time zone are always written in UTC, whatever the server's TimeZone setting.
+ * time zone are always written in UTC, whatever the server's TimeZone setting. Arrays of these
+ * types keep PostGraphile's casts: no column or result of the API is one.
  *
  * The codec objects are changed in place, not replaced: the connection-filter and aggregate
  * plugins recognise these types by identity, and the schema must not change.
@@ -29,11 +30,28 @@ function microseconds(epoch: string): bigint | null {
 
 const pad = (value: bigint, width: number) => value.toString().padStart(width, "0");
 
+/**
+ * Days since 1970-01-01 → `YYYY-MM-DD` in the proleptic Gregorian calendar, for any year
+ * PostgreSQL stores after 1 BC (JavaScript's Date would write `+010000` or throw). The
+ * civil-from-days algorithm of H. Hinnant (https://howardhinnant.github.io/date_algorithms.html).
+ */
+function civilDate(days: bigint): string {
+  const z = days + 719_468n;
+  const era = (z >= 0n ? z : z - 146_096n) / 146_097n;
+  const dayOfEra = z - era * 146_097n;
+  const yearOfEra = (dayOfEra - dayOfEra / 1_460n + dayOfEra / 36_524n - dayOfEra / 146_096n) / 365n;
+  const dayOfYear = dayOfEra - (365n * yearOfEra + yearOfEra / 4n - yearOfEra / 100n);
+  const shiftedMonth = (5n * dayOfYear + 2n) / 153n; // March = 0
+  const day = dayOfYear - (153n * shiftedMonth + 2n) / 5n + 1n;
+  const month = shiftedMonth < 10n ? shiftedMonth + 3n : shiftedMonth - 9n;
+  const year = yearOfEra + era * 400n + (month <= 2n ? 1n : 0n);
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+}
+
 /** Microseconds since 1970-01-01 00:00 (UTC) → `YYYY-MM-DD` and `HH:MM:SS.ffffff`. */
 function dateAndTime(micros: bigint): [string, string] {
   const days = micros >= 0n ? micros / MICROSECONDS_PER_DAY : -((-micros + MICROSECONDS_PER_DAY - 1n) / MICROSECONDS_PER_DAY);
-  const date = new Date(Number(days) * 86_400_000).toISOString().slice(0, 10);
-  return [date, timeOfDay(micros - days * MICROSECONDS_PER_DAY)];
+  return [civilDate(days), timeOfDay(micros - days * MICROSECONDS_PER_DAY)];
 }
 
 /** Microseconds since midnight (0 to 24 h inclusive, as `time` allows) → `HH:MM:SS.ffffff`. */
@@ -44,13 +62,15 @@ function timeOfDay(micros: bigint): string {
 
 /**
  * Gives `codec` the cast `castFromPg` and turns the epoch seconds it selects into `format(µs)`.
- * A value that is not a number (infinity, or text selected by some other path) passes unchanged.
+ * Infinite values read `infinity` / `-infinity`, as PostgreSQL writes them; any other text (from a
+ * path that selected the value without this cast) passes unchanged.
  */
 function readAsEpoch(codec: PgCodec, castFromPg: (frag: SQL) => SQL, format: (micros: bigint) => string): void {
   codec.castFromPg = castFromPg;
   codec.fromPg = (value: string) => {
     const micros = microseconds(value);
-    return micros === null ? value : format(micros);
+    if (micros !== null) return format(micros);
+    return /^-?Infinity$/.test(value) ? value.toLowerCase() : value;
   };
 }
 

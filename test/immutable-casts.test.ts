@@ -18,6 +18,8 @@ const CASES = {
       "1969-12-31 23:59:59.5+00",
       "1900-02-28 12:00:00.000001-05",
       "2024-02-29 00:00:00+14",
+      "0001-01-01 00:00:00+00",
+      "12345-06-07 08:09:10.5+00",
     ],
   },
   timestamp: {
@@ -25,7 +27,21 @@ const CASES = {
     atUtc: false,
     values: ["2026-12-06 10:30:00", "1969-12-31 23:59:59.999999", "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"],
   },
-  date: { format: "YYYY-MM-DD", atUtc: false, values: ["2026-12-06", "1970-01-01", "1969-12-31", "2000-02-29", "1601-03-01"] },
+  date: {
+    format: "YYYY-MM-DD",
+    atUtc: false,
+    values: [
+      "2026-12-06",
+      "1970-01-01",
+      "1969-12-31",
+      "2000-02-29",
+      "1601-03-01",
+      "1900-03-01",
+      "0001-01-01",
+      "10000-01-01",
+      "275760-09-13",
+    ],
+  },
   time: { format: "HH24:MI:SS.US", atUtc: false, values: ["00:00:00", "09:30:00.000001", "23:59:59.999999"] },
 } as const;
 
@@ -66,8 +82,9 @@ describe("date and time casts Citus accepts in RETURNING", () => {
     expect(TYPES.time.fromPg("86400.000000")).toBe("24:00:00.000000");
   });
 
-  test("a value that is not a number of seconds passes unchanged", () => {
-    expect(TYPES.timestamptz.fromPg("infinity")).toBe("infinity");
+  test("infinity reads as PostgreSQL writes it; other text passes unchanged", () => {
+    expect(TYPES.timestamptz.fromPg("Infinity")).toBe("infinity");
+    expect(TYPES.date.fromPg("-Infinity")).toBe("-infinity");
     expect(TYPES.date.fromPg("2026-12-06")).toBe("2026-12-06");
   });
 });

@@ -59,6 +59,17 @@ test("currentTenant shows the read-only state", async () => {
   expect((await server.graphql(b.admin.token, query)).body.data.currentTenant.isReadOnly).toBe(false);
 });
 
+test("isReadOnly reads the same through a relation and in a mutation's payload", async () => {
+  const nested = "{ currentUser { tenant { isReadOnly } } }";
+  expect((await server.graphql(a.admin.token, nested)).body.data.currentUser.tenant.isReadOnly).toBe(true);
+  const { body } = await server.graphql(
+    b.admin.token,
+    `mutation ($id: UUID!) { updateTenant(input: { rowId: $id, patch: { bookingNoticeMinutes: 0 } }) { tenant { isReadOnly } } }`,
+    { id: b.tenantId },
+  );
+  expect(body).toEqual({ data: { updateTenant: { tenant: { isReadOnly: false } } } });
+});
+
 test("every mutation of the schema is refused with TRIAL and changes nothing", async () => {
   const before = await rowsOf(a);
   const mutations = Object.values(schema.getMutationType()!.getFields());
