@@ -18,23 +18,28 @@ comment on type app_public.series_scope is 'Which occurrences of a series a chan
 -- app_private.email_deliveries
 create table app_private.email_deliveries (
   idempotency_key text not null,
-  user_id uuid not null,
+  user_id uuid,
   template text not null,
   message_id text not null,
   started_at timestamp with time zone default now() not null,
   accepted_at timestamp with time zone,
   tenant_id uuid not null,
+  patient_id uuid,
+  constraint email_deliveries_one_recipient CHECK (((user_id IS NULL) <> (patient_id IS NULL))),
+  constraint email_deliveries_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
   constraint email_deliveries_pkey PRIMARY KEY (tenant_id, idempotency_key),
   constraint email_deliveries_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id) ON DELETE CASCADE
 );
 comment on table app_private.email_deliveries is 'One row per e-mail the worker sends, claimed before sending: a retried job finds its row and does not send twice. A row with no accepted_at was interrupted between claiming and the mail server''s answer; it is not resent (at most once), and an operator deletes it to resend.';
 comment on column app_private.email_deliveries.idempotency_key is 'What makes the e-mail unique, e.g. `welcome:<user id>` or `trial_notice:<notice id>:<user id>`.';
-comment on column app_private.email_deliveries.user_id is 'Recipient.';
-comment on column app_private.email_deliveries.template is 'Which template was sent (`welcome`, `account`, `trial_notice`).';
+comment on column app_private.email_deliveries.user_id is 'Recipient, when a user (NULL for a patient).';
+comment on column app_private.email_deliveries.template is 'Which template was sent (`welcome`, `account`, `trial_notice`, `appointment_notice`).';
 comment on column app_private.email_deliveries.message_id is 'RFC 5322 Message-ID, derived from the idempotency key, so a duplicate would be recognisable as one.';
 comment on column app_private.email_deliveries.started_at is 'When sending began.';
 comment on column app_private.email_deliveries.accepted_at is 'When the mail server (or the outbox folder) accepted the message.';
 comment on column app_private.email_deliveries.tenant_id is 'The recipient''s tenant: where the row lives under Citus.';
+comment on column app_private.email_deliveries.patient_id is 'Recipient, when a patient (NULL for a user).';
+CREATE INDEX email_deliveries_patient_idx ON app_private.email_deliveries USING btree (tenant_id, patient_id);
 CREATE INDEX email_deliveries_user_idx ON app_private.email_deliveries USING btree (tenant_id, user_id);
 
 -- app_private.job_outbox
@@ -98,6 +103,25 @@ CREATE UNIQUE INDEX password_tokens_one_unused_per_user ON app_private.password_
 CREATE INDEX password_tokens_token_hash_idx ON app_private.password_tokens USING btree (token_hash);
 comment on index app_private.password_tokens_token_hash_idx is 'A set-password link carries only the token: app_private.set_password_with_token finds it here.';
 CREATE INDEX password_tokens_user_id_idx ON app_private.password_tokens USING btree (user_id);
+
+-- app_private.patient_email_tokens
+create table app_private.patient_email_tokens (
+  tenant_id uuid not null,
+  token_hash bytea not null,
+  patient_id uuid not null,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  constraint patient_email_tokens_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
+  constraint patient_email_tokens_pkey PRIMARY KEY (tenant_id, token_hash)
+);
+comment on table app_private.patient_email_tokens is 'Unsubscribe links: one per patient e-mail, so a link in an older e-mail still works. Only the SHA-256 is stored. Using one turns the patient''s consent off and deletes every link of that patient; staff turning consent back on deletes them too.';
+comment on column app_private.patient_email_tokens.tenant_id is 'The patient''s tenant: where the row lives under Citus.';
+comment on column app_private.patient_email_tokens.token_hash is 'SHA-256 of the token in the link.';
+comment on column app_private.patient_email_tokens.patient_id is 'The patient the link unsubscribes, and no other.';
+comment on column app_private.patient_email_tokens.created_at is 'When the e-mail carrying the link was composed.';
+comment on column app_private.patient_email_tokens.expires_at is 'The link works until then (a year).';
+CREATE INDEX patient_email_tokens_patient_idx ON app_private.patient_email_tokens USING btree (tenant_id, patient_id);
+CREATE INDEX patient_email_tokens_token_hash_idx ON app_private.patient_email_tokens USING btree (token_hash);
 
 -- app_private.rate_limits
 create unlogged table app_private.rate_limits (
@@ -206,6 +230,72 @@ comment on column app_private.user_secrets.password_hash is 'argon2id hash in PH
 comment on column app_private.user_secrets.password_set_at is 'When the password was last set.';
 comment on column app_private.user_secrets.tenant_id is 'The user''s tenant: where the row lives under Citus.';
 
+-- app_public.appointment_notices
+create table app_public.appointment_notices (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  patient_id uuid not null,
+  appointment_id uuid,
+  series_id uuid,
+  kind text not null,
+  sequence integer,
+  lead_minutes integer,
+  visit_starts_at timestamp with time zone,
+  status text default 'queued'::text not null,
+  skip_reason text,
+  created_at timestamp with time zone default now() not null,
+  decided_at timestamp with time zone,
+  constraint appointment_notices_appointment_fkey FOREIGN KEY (tenant_id, appointment_id) REFERENCES app_public.appointments(tenant_id, id) ON DELETE CASCADE,
+  constraint appointment_notices_kind_check CHECK ((kind = ANY (ARRAY['confirmation'::text, 'change'::text, 'cancellation'::text, 'reminder'::text]))),
+  constraint appointment_notices_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
+  constraint appointment_notices_series_fkey FOREIGN KEY (tenant_id, series_id) REFERENCES app_public.appointment_series(tenant_id, id) ON DELETE CASCADE,
+  constraint appointment_notices_skip_reason_check CHECK ((((status = 'skipped'::text) = (skip_reason IS NOT NULL)) AND (skip_reason = ANY (ARRAY['no-email'::text, 'no-consent'::text, 'past'::text, 'superseded'::text, 'not-booked'::text, 'moved'::text, 'nothing-sent'::text])))),
+  constraint appointment_notices_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sent'::text, 'skipped'::text]))),
+  constraint appointment_notices_subject_check CHECK (((appointment_id IS NULL) <> (series_id IS NULL))),
+  constraint appointment_notices_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint appointment_notices_tenant_id_id_key UNIQUE (tenant_id, id)
+);
+comment on table app_public.appointment_notices is '@primaryKey id
+@behavior -insert -update -delete
+The e-mails due to patients about their appointments, and what became of each: sent, or skipped and why. Queued by the database with the change that causes them (booking, change, cancellation) or by the reminder schedule; decided by the worker when it sends. Everyone in the tenant reads them; nobody writes them.';
+comment on column app_public.appointment_notices.id is 'Identifier of the notice; its send job''s payload.';
+comment on column app_public.appointment_notices.tenant_id is 'The tenant.';
+comment on column app_public.appointment_notices.patient_id is 'The patient it is addressed to.';
+comment on column app_public.appointment_notices.appointment_id is 'The appointment it is about; NULL for a series confirmation.';
+comment on column app_public.appointment_notices.series_id is 'The series a confirmation lists the dates of (one e-mail for the whole series); NULL otherwise.';
+comment on column app_public.appointment_notices.kind is '`confirmation` (booked), `change` (time, office or doctor changed; sent as a confirmation when none was sent before), `cancellation`, `reminder`.';
+comment on column app_public.appointment_notices.sequence is 'The appointment''s revision the notice was queued for: a later revision supersedes it.';
+comment on column app_public.appointment_notices.lead_minutes is 'For a reminder: how long before the visit it was due.';
+comment on column app_public.appointment_notices.visit_starts_at is 'The start of the visit when the notice was queued.';
+comment on column app_public.appointment_notices.status is '`queued` (the worker has not decided yet), `sent` (the mail server accepted it), `skipped` (see skip_reason).';
+comment on column app_public.appointment_notices.skip_reason is 'Why nothing was sent: `no-email` (the patient has no address), `no-consent`, `past` (the visit had begun), `superseded` (a later change queued its own notice), `not-booked` (cancelled or not booked when the reminder was due), `moved` (a reminder for a time the visit no longer has), `nothing-sent` (a cancellation of a visit the patient was never told of).';
+comment on column app_public.appointment_notices.created_at is 'When the notice was queued.';
+comment on column app_public.appointment_notices.decided_at is 'When it was sent or skipped.';
+comment on constraint appointment_notices_appointment_fkey on app_public.appointment_notices is '@fieldName appointment
+@foreignFieldName notices
+The appointment, always of the same tenant.';
+comment on constraint appointment_notices_patient_fkey on app_public.appointment_notices is '@fieldName patient
+@foreignFieldName appointmentNotices
+The patient, always of the same tenant.';
+comment on constraint appointment_notices_series_fkey on app_public.appointment_notices is '@fieldName series
+@foreignFieldName notices
+The series, always of the same tenant.';
+comment on constraint appointment_notices_tenant_id_id_key on app_public.appointment_notices is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+CREATE INDEX appointment_notices_appointment_idx ON app_public.appointment_notices USING btree (tenant_id, appointment_id);
+CREATE INDEX appointment_notices_created_at_idx ON app_public.appointment_notices USING btree (tenant_id, created_at);
+CREATE UNIQUE INDEX appointment_notices_one_reminder ON app_public.appointment_notices USING btree (tenant_id, appointment_id, lead_minutes, visit_starts_at) WHERE (kind = 'reminder'::text);
+comment on index app_public.appointment_notices_one_reminder is 'One reminder per visit time and lead: the scheduler may run any number of times, or late, and sends it once.';
+CREATE INDEX appointment_notices_patient_idx ON app_public.appointment_notices USING btree (tenant_id, patient_id);
+CREATE INDEX appointment_notices_series_idx ON app_public.appointment_notices USING btree (tenant_id, series_id);
+alter table app_public.appointment_notices enable row level security;
+alter table app_public.appointment_notices force row level security;
+create policy select_own_tenant on app_public.appointment_notices
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.appointment_notices is 'Everyone in the tenant sees which patient e-mails were sent or skipped.';
+grant select on table app_public.appointment_notices to clinic_user;
+
 -- app_public.appointment_series
 create table app_public.appointment_series (
   id uuid default gen_random_uuid() not null,
@@ -301,6 +391,7 @@ create table app_public.appointments (
   visit_type_id uuid,
   outside_hours boolean default false not null,
   series_id uuid,
+  sequence integer default 0 not null,
   constraint appointments_cancellation_reason_check CHECK ((length(cancellation_reason) <= 1000)),
   constraint appointments_check CHECK ((ends_at > starts_at)),
   constraint appointments_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
@@ -335,6 +426,7 @@ comment on column app_public.appointments.visit_type_id is 'The kind of visit, o
 comment on column app_public.appointments.outside_hours is 'Booked outside the doctor''s working hours on purpose, by an admin or a receptionist (HOURS otherwise); an admin''s marked booking may also be sooner than the booking notice or beyond the horizon. Shown in the schedule so staff see the exception.';
 comment on column app_public.appointments.series_id is '@behavior -insert -update
 The recurring series this appointment is an occurrence of, if any; set by createAppointmentSeries and updateAppointmentSeries.';
+comment on column app_public.appointments.sequence is 'Revision of the appointment as the patient knows it: the SEQUENCE of its calendar entry. Counted by the database when the time, office or doctor of a booked visit changes, when it is cancelled and when it becomes booked.';
 comment on constraint appointments_doctor_fkey on app_public.appointments is '@fieldName doctor
 @foreignFieldName appointments
 The doctor, always of the same tenant.';
@@ -352,6 +444,8 @@ Lets composite foreign keys from other tables of the same tenant point here; not
 comment on constraint appointments_visit_type_fkey on app_public.appointments is '@fieldName visitType
 @foreignFieldName appointments
 The visit type, always of the same tenant.';
+CREATE INDEX appointments_booked_starts_at_idx ON app_public.appointments USING btree (starts_at) WHERE (status = 'booked'::text);
+comment on index app_public.appointments_booked_starts_at_idx is 'app_private.schedule_appointment_reminders: the booked visits of every tenant in the coming days.';
 CREATE INDEX appointments_tenant_id_doctor_id_starts_at_idx ON app_public.appointments USING btree (tenant_id, doctor_id, starts_at);
 CREATE INDEX appointments_tenant_id_patient_id_idx ON app_public.appointments USING btree (tenant_id, patient_id);
 CREATE INDEX appointments_tenant_id_series_id_idx ON app_public.appointments USING btree (tenant_id, series_id, starts_at);
@@ -381,6 +475,8 @@ CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.appointment
 CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin,receptionist', 'doctor_id', 'patient_id', 'office_id', 'starts_at', 'ends_at', 'reason', 'visit_type_id', 'outside_hours', 'series_id');
 CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id, status, starts_at, ends_at ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_office();
 CREATE TRIGGER _400_check_booking_rules BEFORE INSERT OR UPDATE OF starts_at, ends_at, doctor_id, office_id, status, outside_hours ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_booking_rules();
+CREATE TRIGGER _500_count_revision BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__count_revision();
+CREATE TRIGGER _900_queue_notice AFTER INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__queue_notice();
 grant delete, select on table app_public.appointments to clinic_user;
 grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
 grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
@@ -534,9 +630,13 @@ create table app_public.patients (
   notes text,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
+  email_consent boolean default true not null,
+  email_consent_changed_at timestamp with time zone,
+  email_consent_changed_by uuid,
   constraint patients_address_check CHECK ((length(address) <= 500)),
   constraint patients_birth_date_check CHECK ((birth_date >= '1900-01-01'::date)),
   constraint patients_email_check CHECK (((length((email)::text) <= 254) AND (email OPERATOR(public.~) '^[^@\s]+@[^@\s]+\.[^@\s]+$'::public.citext))),
+  constraint patients_email_consent_changed_by_fkey FOREIGN KEY (tenant_id, email_consent_changed_by) REFERENCES app_public.users(tenant_id, id),
   constraint patients_full_name_check CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
   constraint patients_full_name_clean CHECK (app_private.assert_clean_text(full_name)),
   constraint patients_gender_check CHECK ((gender = ANY (ARRAY['male'::text, 'female'::text, 'other'::text, 'unknown'::text]))),
@@ -559,9 +659,16 @@ comment on column app_public.patients.address is 'Postal address, free text.';
 comment on column app_public.patients.notes is 'Administrative notes about the patient.';
 comment on column app_public.patients.created_at is 'When the patient was registered.';
 comment on column app_public.patients.updated_at is 'When the patient was last changed.';
+comment on column app_public.patients.email_consent is 'Whether the patient accepts appointment e-mails (confirmations, reminders, changes, cancellations). On by default; off when the patient used the unsubscribe link.';
+comment on column app_public.patients.email_consent_changed_at is 'When email_consent last changed; NULL while it never did.';
+comment on column app_public.patients.email_consent_changed_by is 'The staff user who last changed email_consent; NULL with a date: the patient, through the unsubscribe link.';
+comment on constraint patients_email_consent_changed_by_fkey on app_public.patients is '@fieldName emailConsentChangedByUser
+@foreignFieldName patientConsentChanges
+The user who last changed the patient''s e-mail consent.';
 comment on constraint patients_full_name_clean on app_public.patients is 'A patient''s name is one line without control characters (INVAL).';
 comment on constraint patients_tenant_id_id_key on app_public.patients is '@behavior -single -update -delete
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+CREATE INDEX patients_email_consent_changed_by_idx ON app_public.patients USING btree (tenant_id, email_consent_changed_by);
 CREATE INDEX patients_search_idx ON app_public.patients USING gin (tenant_id, full_name public.gin_trgm_ops, phone public.gin_trgm_ops, ((email)::text) public.gin_trgm_ops);
 comment on index app_public.patients_search_idx is 'app_private.matching_patient_ids: one tenant''s patients by part of the name, phone or e-mail.';
 CREATE INDEX patients_tenant_id_full_name_idx ON app_public.patients USING btree (tenant_id, full_name);
@@ -586,9 +693,10 @@ create policy update_as_front_desk on app_public.patients
 comment on policy update_as_front_desk on app_public.patients is 'Admins and receptionists edit patients.';
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.patients FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _150_record_consent BEFORE INSERT OR UPDATE ON app_public.patients FOR EACH ROW EXECUTE FUNCTION app_private.tg_patients__record_consent();
 grant delete, select on table app_public.patients to clinic_user;
-grant insert (full_name, birth_date, gender, phone, email, address, notes) on table app_public.patients to clinic_user;
-grant update (full_name, birth_date, gender, phone, email, address, notes) on table app_public.patients to clinic_user;
+grant insert (full_name, birth_date, gender, phone, email, address, notes, email_consent) on table app_public.patients to clinic_user;
+grant update (full_name, birth_date, gender, phone, email, address, notes, email_consent) on table app_public.patients to clinic_user;
 
 -- app_public.prescription_items
 create table app_public.prescription_items (
@@ -781,11 +889,15 @@ create table app_public.tenants (
   booking_notice_minutes integer default 0 not null,
   booking_horizon_days integer default 365 not null,
   slot_grid_minutes integer default 15 not null,
+  reminder_lead_minutes integer default 1440,
+  second_reminder_lead_minutes integer,
   constraint tenants_booking_horizon_check CHECK (((booking_horizon_days >= 1) AND (booking_horizon_days <= 730))),
   constraint tenants_booking_notice_check CHECK (((booking_notice_minutes >= 0) AND (booking_notice_minutes <= 43200))),
   constraint tenants_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
   constraint tenants_name_clean CHECK (app_private.assert_clean_text(name)),
   constraint tenants_pkey PRIMARY KEY (id),
+  constraint tenants_reminder_lead_check CHECK (((reminder_lead_minutes >= 15) AND (reminder_lead_minutes <= 20160))),
+  constraint tenants_second_reminder_lead_check CHECK ((((second_reminder_lead_minutes >= 15) AND (second_reminder_lead_minutes <= 20160)) AND (second_reminder_lead_minutes < reminder_lead_minutes))),
   constraint tenants_slot_grid_check CHECK ((slot_grid_minutes = ANY (ARRAY[5, 10, 15, 20, 30, 60]))),
   constraint tenants_slug_check CHECK (((slug OPERATOR(public.~) '^[a-z0-9]+(-[a-z0-9]+)*$'::public.citext) AND (length((slug)::text) <= 63))),
   constraint tenants_slug_fkey FOREIGN KEY (id, slug) REFERENCES app_private.tenant_slugs(tenant_id, slug),
@@ -804,6 +916,8 @@ comment on column app_public.tenants.updated_at is 'When the tenant was last cha
 comment on column app_public.tenants.booking_notice_minutes is 'Minimum notice: how many minutes from now the earliest bookable start is (0 to 43,200, i.e. 30 days). Admins may book inside it.';
 comment on column app_public.tenants.booking_horizon_days is 'How far ahead appointments may be booked, in days (1 to 730). Admins may book beyond it.';
 comment on column app_public.tenants.slot_grid_minutes is 'Free slots start on this grid of the local clock: 5, 10, 15 (default), 20, 30 or 60 minutes.';
+comment on column app_public.tenants.reminder_lead_minutes is 'How long before a visit the patient''s reminder is sent, in minutes (15 to 20,160, i.e. 14 days; default 1,440, a day). NULL: no reminders.';
+comment on column app_public.tenants.second_reminder_lead_minutes is 'A second, shorter reminder (e.g. 120), sent after the first; NULL (default): none. When both moments have passed unsent (a worker was down), only this one is sent.';
 comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';
 comment on constraint tenants_slug_fkey on app_public.tenants is '@behavior -single -manyToOne -oneToMany
 The slug is reserved for this tenant in app_private.tenant_slugs, so no two tenants share it.';
@@ -829,7 +943,7 @@ CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.tenants FOR
 CREATE TRIGGER _200_check_plan_limit BEFORE UPDATE OF subscription_plan ON app_public.tenants FOR EACH ROW WHEN ((new.subscription_plan IS DISTINCT FROM old.subscription_plan)) EXECUTE FUNCTION app_private.tg_tenants__check_plan_limit();
 CREATE TRIGGER _900_send_welcome_email AFTER INSERT ON app_public.tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__send_welcome_email();
 grant select on table app_public.tenants to clinic_user;
-grant update (name, time_zone, booking_notice_minutes, booking_horizon_days, slot_grid_minutes) on table app_public.tenants to clinic_user;
+grant update (name, time_zone, booking_notice_minutes, booking_horizon_days, slot_grid_minutes, reminder_lead_minutes, second_reminder_lead_minutes) on table app_public.tenants to clinic_user;
 
 -- app_public.time_off_periods
 create table app_public.time_off_periods (
@@ -1142,6 +1256,73 @@ begin
 end;
 $function$;
 comment on function app_private.account_email_token(uuid) is 'The set-password token for a user''s account e-mail (valid 72 hours), or NULL when the user has a live token an admin handed over: the e-mail never replaces a link given by hand (it may replace its own, from an attempt that was not sent). Only its SHA-256 is stored. Owner only: the worker calls it.';
+
+CREATE OR REPLACE FUNCTION app_private.appointment_notice_email(tenant_id uuid, notice_id uuid)
+ RETURNS TABLE(kind text, email public.citext, patient_id uuid, patient_name text, tenant_name text, time_zone text, appointment_id uuid, sequence integer, starts_at timestamp with time zone, ends_at timestamp with time zone, office_name text, office_address text)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := appointment_notice_email.tenant_id;
+  v_notice app_public.appointment_notices;
+  v_patient app_public.patients;
+  v_appointment app_public.appointments;
+  v_kind text;
+  v_reason text;
+  v_told boolean;
+begin
+  select * into v_notice from app_public.appointment_notices n
+    where n.tenant_id = v_tenant_id and n.id = appointment_notice_email.notice_id and n.status = 'queued';
+  if not found then
+    return; -- decided already (a retried job), or its appointment was deleted
+  end if;
+  select * into v_patient from app_public.patients p where p.tenant_id = v_tenant_id and p.id = v_notice.patient_id;
+  if v_notice.appointment_id is not null then
+    select * into v_appointment from app_public.appointments a
+      where a.tenant_id = v_tenant_id and a.id = v_notice.appointment_id;
+    -- Was the patient told of this visit before (a sent notice of it, or of its series)?
+    v_told := exists (
+      select 1 from app_public.appointment_notices n
+      where n.tenant_id = v_tenant_id and n.status = 'sent'
+        and (n.appointment_id = v_appointment.id or n.series_id = v_appointment.series_id));
+    v_kind := case
+      when v_notice.kind in ('confirmation', 'change') then case when v_told then 'change' else 'confirmation' end
+      else v_notice.kind end;
+    v_reason := case
+      when v_notice.kind <> 'reminder' and v_appointment.sequence > v_notice.sequence then 'superseded'
+      when v_notice.kind = 'cancellation' and not v_told then 'nothing-sent'
+      when v_notice.kind <> 'cancellation' and v_appointment.status <> 'booked' then 'not-booked'
+      when v_notice.kind = 'reminder' and v_appointment.starts_at <> v_notice.visit_starts_at then 'moved'
+      when v_appointment.starts_at <= now() then 'past'
+    end;
+  elsif not exists (select 1 from app_public.appointments a
+                    where a.tenant_id = v_tenant_id and a.series_id = v_notice.series_id and a.status = 'booked'
+                      and a.starts_at > now()) then
+    v_reason := 'past';
+  end if;
+  v_reason := coalesce(v_reason, case
+    when v_patient.email is null then 'no-email'
+    when not v_patient.email_consent then 'no-consent'
+  end);
+  if v_reason is not null then
+    perform app_private.skip_appointment_notice(v_tenant_id, v_notice.id, v_reason);
+    return;
+  end if;
+  return query
+  select coalesce(v_kind, 'confirmation'), v_patient.email, v_patient.id, v_patient.full_name, t.name, t.time_zone,
+         a.id, a.sequence, a.starts_at, a.ends_at, o.value ->> 'name', o.value ->> 'address'
+  from app_public.appointments a
+  join app_public.tenants t on t.id = a.tenant_id
+  join app_public.doctors d on d.tenant_id = a.tenant_id and d.id = a.doctor_id
+  left join lateral jsonb_array_elements(d.offices) o(value) on o.value ->> 'id' = a.office_id
+  where a.tenant_id = v_tenant_id
+    and (a.id = v_notice.appointment_id
+         or (a.series_id = v_notice.series_id and a.status = 'booked' and a.starts_at > now()))
+  order by a.starts_at;
+end;
+$function$;
+comment on function app_private.appointment_notice_email(uuid,uuid) is 'What a queued patient notice says now: one row per visit it is about (a series confirmation lists its upcoming booked occurrences), with the kind to send (a change to a visit the patient was never told of is sent as its confirmation). Nothing when it must not be sent: then the notice is recorded as skipped with its reason. Only the clinic group, the time, the office and the patient''s name and address: never the reason, notes or anything clinical. Owner only: the worker calls it.';
 
 CREATE OR REPLACE FUNCTION app_private.assert_clean_text(value text)
  RETURNS boolean
@@ -1567,6 +1748,89 @@ end;
 $function$;
 comment on function app_private.new_password_token(uuid) is 'A fresh one-time set-password token for the user (valid 72 hours), replacing the unused one if any: what an admin''s issueActivationToken hands over. Only its SHA-256 is stored. Owner only: callers check who may ask.';
 
+CREATE OR REPLACE FUNCTION app_private.new_unsubscribe_token(tenant_id uuid, patient_id uuid)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_token text := encode(gen_random_bytes(32), 'hex');
+begin
+  insert into app_private.patient_email_tokens (tenant_id, token_hash, patient_id, expires_at)
+    values (new_unsubscribe_token.tenant_id, sha256(convert_to(v_token, 'UTF8')), new_unsubscribe_token.patient_id,
+            now() + interval '1 year');
+  return v_token;
+end;
+$function$;
+comment on function app_private.new_unsubscribe_token(uuid,uuid) is 'A new unsubscribe token for one patient e-mail (valid a year). Only its SHA-256 is stored. Owner only: the worker calls it when it composes the e-mail.';
+
+CREATE OR REPLACE FUNCTION app_private.notification_report(tenant text, since timestamp with time zone, before timestamp with time zone)
+ RETURNS TABLE(created_at timestamp with time zone, kind text, status text, skip_reason text, delivery text, decided_at timestamp with time zone, appointment_id uuid, series_id uuid, patient_id uuid, lead_minutes integer)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := app_private.find_tenant(notification_report.tenant);
+begin
+  return query
+  select n.created_at, n.kind, n.status, n.skip_reason,
+         case when d.idempotency_key is null then null when d.accepted_at is null then 'unknown' else 'accepted' end,
+         n.decided_at, n.appointment_id, n.series_id, n.patient_id, n.lead_minutes
+  from app_public.appointment_notices n
+  left join app_private.email_deliveries d
+    on d.tenant_id = n.tenant_id and d.idempotency_key = 'appointment_notice:' || n.id
+  where n.tenant_id = v_tenant_id and n.created_at >= notification_report.since and n.created_at < notification_report.before
+  order by n.created_at, n.id;
+end;
+$function$;
+comment on function app_private.notification_report(text,timestamp with time zone,timestamp with time zone) is 'A tenant''s (id or slug) patient notices queued in [since, before): kind, status (queued, sent, skipped with its reason), and the mail delivery (`accepted`, or `unknown` when sending was interrupted). Ids only, no patient data. Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.queue_appointment_notice(tenant_id uuid, patient_id uuid, appointment_id uuid, series_id uuid, kind text, sequence integer, visit_starts_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+begin
+  insert into app_public.appointment_notices (tenant_id, patient_id, appointment_id, series_id, kind, sequence, visit_starts_at)
+    values (queue_appointment_notice.tenant_id, queue_appointment_notice.patient_id, queue_appointment_notice.appointment_id,
+            queue_appointment_notice.series_id, queue_appointment_notice.kind, queue_appointment_notice.sequence,
+            queue_appointment_notice.visit_starts_at)
+    returning id into v_id;
+  perform app_private.enqueue_job(queue_appointment_notice.tenant_id, 'send_appointment_notice',
+                                  jsonb_build_object('tenant_id', queue_appointment_notice.tenant_id, 'notice_id', v_id));
+end;
+$function$;
+comment on function app_private.queue_appointment_notice(uuid,uuid,uuid,uuid,text,integer,timestamp with time zone) is 'Queues a patient notice and its send job, in the caller''s transaction. SECURITY DEFINER: staff cannot write notices themselves.';
+
+CREATE OR REPLACE FUNCTION app_private.queue_series_confirmation(series_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_series record;
+begin
+  -- Only a series of the caller's tenant created in this very transaction: nobody queues mail
+  -- about another tenant's series, or again about an old one.
+  select s.tenant_id, s.patient_id into v_series from app_public.appointment_series s
+    where s.tenant_id = app_public.current_tenant_id() and s.id = queue_series_confirmation.series_id
+      and s.created_at = now();
+  if found then
+    perform app_private.queue_appointment_notice(v_series.tenant_id, v_series.patient_id, null,
+                                                 queue_series_confirmation.series_id, 'confirmation', null, null);
+  end if;
+end;
+$function$;
+comment on function app_private.queue_series_confirmation(uuid) is 'Queues one confirmation for a series just booked, listing its dates when sent (its occurrences send none of their own; a series split by a change is not new to the patient, and its occurrences send change notices). SECURITY DEFINER: staff cannot write notices themselves; only a series of the caller''s tenant created in the same transaction qualifies.';
+grant execute on function app_private.queue_series_confirmation(uuid) to clinic_user;
+
 CREATE OR REPLACE FUNCTION app_private.raise_series_conflicts(conflicts jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -1580,6 +1844,19 @@ end;
 $function$;
 comment on function app_private.raise_series_conflicts(jsonb) is 'Raises RECUR, with the refused occurrences as JSON in the detail (clients get them as `extensions.conflicts`), when there are any: a series is written all or nothing.';
 grant execute on function app_private.raise_series_conflicts(jsonb) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_private.record_appointment_notice_sent(tenant_id uuid, notice_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  update app_public.appointment_notices n set status = 'sent', decided_at = now()
+    where n.tenant_id = record_appointment_notice_sent.tenant_id and n.id = record_appointment_notice_sent.notice_id
+      and n.status = 'queued';
+end;
+$function$;
+comment on function app_private.record_appointment_notice_sent(uuid,uuid) is 'Records that the mail server accepted a notice. Owner only: the worker calls it.';
 
 CREATE OR REPLACE FUNCTION app_private.refresh_token_successor(token text)
  RETURNS text
@@ -1824,6 +2101,46 @@ $function$;
 comment on function app_private.rrule_dates(text,date) is 'The local dates of an RFC 5545 recurrence rule from its first date (DTSTART), in the subset series use: FREQ=DAILY, WEEKLY or MONTHLY; INTERVAL; BYDAY for weekly rules (weeks start on Monday, and the first date must be one of the days); COUNT (at most 100) or UNTIL (YYYYMMDD, inclusive); at most one year and 100 dates. A monthly rule skips months that lack the day, as RFC 5545 does. INVAL for anything else.';
 grant execute on function app_private.rrule_dates(text,date) to clinic_user;
 
+CREATE OR REPLACE FUNCTION app_private.schedule_appointment_reminders(at timestamp with time zone DEFAULT now())
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_notice record;
+  v_count integer := 0;
+begin
+  -- Per booked visit still ahead, the shortest lead whose moment has come: after an outage that
+  -- spanned both moments, only the later reminder goes. A visit booked (or moved, which queues a
+  -- notice) after that moment gets none: its confirmation or change notice was the reminder.
+  for v_notice in
+    insert into app_public.appointment_notices (tenant_id, patient_id, appointment_id, kind, sequence, lead_minutes, visit_starts_at)
+    select a.tenant_id, a.patient_id, a.id, 'reminder', a.sequence, r.lead, a.starts_at
+    from app_public.appointments a
+    join app_public.tenants t on t.id = a.tenant_id
+    cross join lateral (
+      select l.lead from unnest(array[t.reminder_lead_minutes, t.second_reminder_lead_minutes]) l(lead)
+      where l.lead is not null and a.starts_at - make_interval(mins => l.lead) <= at
+      order by l.lead limit 1
+    ) r
+    where a.status = 'booked' and a.starts_at > at and a.starts_at <= at + interval '14 days'
+      and a.created_at <= a.starts_at - make_interval(mins => r.lead)
+      and not exists (
+        select 1 from app_public.appointment_notices n
+        where n.tenant_id = a.tenant_id and n.appointment_id = a.id and n.kind = 'change'
+          and n.created_at > a.starts_at - make_interval(mins => r.lead))
+    on conflict (tenant_id, appointment_id, lead_minutes, visit_starts_at) where kind = 'reminder' do nothing
+    returning tenant_id, id
+  loop
+    perform app_private.enqueue_job(v_notice.tenant_id, 'send_appointment_notice',
+                                    jsonb_build_object('tenant_id', v_notice.tenant_id, 'notice_id', v_notice.id));
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$function$;
+comment on function app_private.schedule_appointment_reminders(timestamp with time zone) is 'Records the reminders due at `at` (default now) that were not recorded yet, enqueues one send job for each, and returns how many. Safe to run any number of times, concurrently. Owner only: the worker''s cron job calls it every minute.';
+
 CREATE OR REPLACE FUNCTION app_private.schedule_trial_notices(at timestamp with time zone DEFAULT now())
  RETURNS SETOF app_private.trial_notices
  LANGUAGE plpgsql
@@ -1927,6 +2244,18 @@ end;
 $function$;
 comment on function app_private.set_password_with_token(text,text) is 'Sets a password with a one-time token (used once, within its lifetime, for an active user) and returns the session. Raises TOKEN otherwise. SECURITY DEFINER: the user is not signed in yet.';
 grant execute on function app_private.set_password_with_token(text,text) to clinic_anonymous;
+
+CREATE OR REPLACE FUNCTION app_private.skip_appointment_notice(tenant_id uuid, notice_id uuid, reason text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  update app_public.appointment_notices n set status = 'skipped', skip_reason = skip_appointment_notice.reason, decided_at = now()
+    where n.tenant_id = skip_appointment_notice.tenant_id and n.id = skip_appointment_notice.notice_id and n.status = 'queued';
+end;
+$function$;
+comment on function app_private.skip_appointment_notice(uuid,uuid,text) is 'Records that a queued notice will not be sent, and why.';
 
 CREATE OR REPLACE FUNCTION app_private.tenant_is_read_only(tenant_id uuid)
  RETURNS boolean
@@ -2075,6 +2404,48 @@ end;
 $function$;
 comment on function app_private.tg_appointments__check_office() is 'An appointment''s office_id must name one of its doctor''s offices (OFFIC): on booking, on a change of office or doctor, and when an appointment becomes upcoming and slot-holding again (re-activated, or moved into the future). SECURITY DEFINER to lock the doctor row, which receptionists may read but not update; the lookup is pinned to the row''s own tenant.';
 
+CREATE OR REPLACE FUNCTION app_private.tg_appointments__count_revision()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if (new.status in ('cancelled', 'entered-in-error') and old.status not in ('cancelled', 'entered-in-error'))
+     or (new.status = 'booked' and (old.status <> 'booked'
+         or (new.starts_at, new.ends_at, new.office_id, new.doctor_id) is distinct from
+            (old.starts_at, old.ends_at, old.office_id, old.doctor_id))) then
+    new.sequence := old.sequence + 1;
+  else
+    new.sequence := old.sequence;
+  end if;
+  return new;
+end;
+$function$;
+comment on function app_private.tg_appointments__count_revision() is 'Counts a revision the patient must hear of (see appointments.sequence); any other change keeps the count.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_appointments__queue_notice()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if new.starts_at <= now() then
+    return null; -- history being recorded: nothing to tell the patient
+  end if;
+  if tg_op = 'INSERT' then
+    -- A series' occurrences are confirmed together, by create_appointment_series.
+    if new.status = 'booked' and new.series_id is null then
+      perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null, 'confirmation', new.sequence, new.starts_at);
+    end if;
+  elsif new.sequence > old.sequence then
+    perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null,
+      case when new.status = 'booked' then 'change' else 'cancellation' end, new.sequence, new.starts_at);
+  end if;
+  return null;
+end;
+$function$;
+comment on function app_private.tg_appointments__queue_notice() is 'Queues the patient''s confirmation of a booked appointment (not of a series'' occurrences), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun.';
+
 CREATE OR REPLACE FUNCTION app_private.tg_doctors__check_plan_limit()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2145,6 +2516,33 @@ begin
 end;
 $function$;
 comment on function app_private.tg_doctors__revoke_sessions() is 'Ends the sessions of the user a doctor profile is (or was) linked to when the profile is deactivated or relinked: their tokens carry the profile''s id.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_patients__record_consent()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    new.email_consent_changed_at := case when new.email_consent then null else now() end;
+    new.email_consent_changed_by := case when new.email_consent then null else app_public.current_user_id() end;
+    return new;
+  end if;
+  if new.email_consent is distinct from old.email_consent then
+    new.email_consent_changed_at := now();
+    new.email_consent_changed_by := app_public.current_user_id();
+    if new.email_consent then
+      delete from app_private.patient_email_tokens t where t.tenant_id = new.tenant_id and t.patient_id = new.id;
+    end if;
+  else
+    new.email_consent_changed_at := old.email_consent_changed_at;
+    new.email_consent_changed_by := old.email_consent_changed_by;
+  end if;
+  return new;
+end;
+$function$;
+comment on function app_private.tg_patients__record_consent() is 'Records who changed a patient''s e-mail consent and when (never the client''s own values). Turning it back on voids the unsubscribe links of earlier e-mails. SECURITY DEFINER to delete those links, of this patient only.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_prescription_items__fill_and_check()
  RETURNS trigger
@@ -2280,6 +2678,32 @@ begin
 end;
 $function$;
 comment on function app_private.trial_notice_email(uuid) is 'Recipients and facts of a trial notice: the tenant''s active admins (never doctors or receptionists), and nobody once the tenant left its trial or the trial end moved.';
+
+CREATE OR REPLACE FUNCTION app_private.unsubscribe_patient(token text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id uuid;
+  v_patient_id uuid;
+  v_tenant_name text;
+begin
+  select t.tenant_id, t.patient_id into v_tenant_id, v_patient_id
+    from app_private.patient_email_tokens t
+    where t.token_hash = sha256(convert_to(coalesce(unsubscribe_patient.token, ''), 'UTF8')) and t.expires_at > now();
+  if v_patient_id is null then
+    raise exception 'This link is invalid, already used or expired.' using errcode = 'TOKEN';
+  end if;
+  delete from app_private.patient_email_tokens t where t.tenant_id = v_tenant_id and t.patient_id = v_patient_id;
+  update app_public.patients p set email_consent = false where p.tenant_id = v_tenant_id and p.id = v_patient_id;
+  select n.name into v_tenant_name from app_public.tenants n where n.id = v_tenant_id;
+  return v_tenant_name;
+end;
+$function$;
+comment on function app_private.unsubscribe_patient(text) is 'The unsubscribe link: turns off the e-mail consent of the patient the token was made for (recorded as the patient''s own change), voids that patient''s other links, and returns the clinic group''s name for the answer page. Raises TOKEN for an unknown, used or expired token. SECURITY DEFINER: the patient is not signed in.';
+grant execute on function app_private.unsubscribe_patient(text) to clinic_anonymous;
 
 CREATE OR REPLACE FUNCTION app_private.uuid_or_null(value text)
  RETURNS uuid
@@ -2506,6 +2930,7 @@ begin
     end if;
   end loop;
   perform app_private.raise_series_conflicts(v_conflicts);
+  perform app_private.queue_series_confirmation(v_series.id);
   return v_series;
 end;
 $function$;

@@ -161,6 +161,11 @@ export const VARIABLES = {
     defaultText: "`http://localhost:$PORT`",
     meaning: "the web app that e-mail links open: sign-in, and `/set-password#token=…`; unset: this server serves both pages",
   },
+  PUBLIC_URL: {
+    defaultText: "`http://localhost:$PORT`",
+    meaning: "this API server's address as patients reach it: the unsubscribe link in their e-mails opens `/unsubscribe` here",
+    production: { advice: "the API's public https address; unset, patients' links point to localhost" },
+  },
   TEST_DATABASE_URL: {
     defaultText: "embedded",
     meaning: "a superuser URL; the suite creates and drops its own database and roles there",
@@ -312,6 +317,8 @@ export interface MailConfig {
   from: string;
   /** Public address of the web app that links in e-mails point to (set-password page, sign-in). */
   appUrl: string;
+  /** Public address of this API server, for the pages patients open from their e-mails (unsubscribe). */
+  publicUrl: string;
 }
 
 /** A configuration variable is missing or malformed; the message names it. */
@@ -518,6 +525,7 @@ export function loadConfig(env: Environment = process.env): Config {
       outbox: path.join(dataDir, "outbox"),
       from: text(env, "MAIL_FROM"),
       appUrl: (optional(env, "APP_URL") ?? `http://localhost:${port}`).replace(/\/+$/, ""),
+      publicUrl: (optional(env, "PUBLIC_URL") ?? `http://localhost:${port}`).replace(/\/+$/, ""),
     },
     logLevel: logLevel(env),
     metrics: metricsConfig(env),

@@ -46,6 +46,7 @@ async function main(config: Config, logger: Logger) {
           outboxIntervalMs: config.jobOutboxIntervalMs,
           mailer,
           appUrl: config.mail.appUrl,
+          publicUrl: config.mail.publicUrl,
           logger,
           metrics,
         })

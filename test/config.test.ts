@@ -48,11 +48,14 @@ test("mail defaults to the outbox folder with links to the local server; the wor
     outbox: "/tmp/clinic/outbox",
     from: "Clinic Platform <no-reply@localhost>",
     appUrl: "http://localhost:4000",
+    publicUrl: "http://localhost:4000",
   });
   expect(config).toMatchObject({ runWorker: true, workerConcurrency: 2 });
-  expect(loadConfig({ RUN_WORKER: "false", APP_URL: "https://app.clinic.example/" })).toMatchObject({
+  expect(
+    loadConfig({ RUN_WORKER: "false", APP_URL: "https://app.clinic.example/", PUBLIC_URL: "https://api.clinic.example/" }),
+  ).toMatchObject({
     runWorker: false,
-    mail: { appUrl: "https://app.clinic.example" },
+    mail: { appUrl: "https://app.clinic.example", publicUrl: "https://api.clinic.example" },
   });
 });
 

@@ -236,7 +236,7 @@ test("without SMTP_URL each message is written to the outbox folder as an .eml f
   const outbox = path.join(mkdtempSync(path.join(tmpdir(), "clinic-outbox-")), "outbox");
   const logged: string[] = [];
   const mailer = createMailer(
-    { smtpUrl: undefined, outbox, from: "Clinic Platform <no-reply@clinic.test>", appUrl: APP_URL },
+    { smtpUrl: undefined, outbox, from: "Clinic Platform <no-reply@clinic.test>" },
     (line) => logged.push(line),
   );
   const outboxRunner = jobRunner(mailer);

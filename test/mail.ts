@@ -11,6 +11,7 @@ import { makeTaskList } from "../src/jobs/tasks";
 import { asOwner, ownerUrl } from "./helpers";
 
 export const APP_URL = "https://app.clinic.test";
+export const PUBLIC_URL = "https://api.clinic.test";
 
 export interface CapturedMail {
   to: string;
@@ -19,6 +20,10 @@ export interface CapturedMail {
   text: string;
   html: string;
   messageId: string;
+  /** Attached files, their content as text (the `.ics` of patients' e-mails). */
+  attachments: { filename: string; contentType: string; content: string }[];
+  /** Header fields by lower-case name, as text. */
+  headers: Record<string, string>;
 }
 
 export interface SmtpCapture {
@@ -60,6 +65,12 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
             text: mail.text ?? "",
             html: typeof mail.html === "string" ? mail.html : "",
             messageId: mail.messageId ?? "",
+            attachments: mail.attachments.map((a) => ({
+              filename: a.filename ?? "",
+              contentType: a.contentType,
+              content: a.content.toString("utf8"),
+            })),
+            headers: Object.fromEntries(mail.headerLines.map((h) => [h.key, h.line.slice(h.line.indexOf(":") + 1).trim()])),
           });
           setTimeout(callback, capture.replyDelayMs);
         })
@@ -81,7 +92,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
 
 /** A mailer that sends to the capture server, as SMTP_URL would configure it. */
 export const smtpMailer = (smtp: SmtpCapture, query = ""): Mailer =>
-  createMailer({ smtpUrl: smtp.url + query, outbox: "unused", from: "Clinic Platform <no-reply@clinic.test>", appUrl: APP_URL });
+  createMailer({ smtpUrl: smtp.url + query, outbox: "unused", from: "Clinic Platform <no-reply@clinic.test>" });
 
 /** graphile-worker's logger, silenced: tests provoke failures on purpose. */
 export const silentLogger = new Logger(() => () => {});
@@ -94,8 +105,8 @@ export const drainOutbox = () => asOwner((client) => client.query("select app_pr
  * (the trial-notice clock) and the web app links point to. Jobs that fail are rescheduled by
  * graphile-worker's backoff.
  */
-export function jobRunner(mailer: Mailer, now?: () => Date, appUrl = APP_URL) {
-  const taskList = makeTaskList({ mailer, appUrl, now });
+export function jobRunner(mailer: Mailer, now?: () => Date, appUrl = APP_URL, publicUrl = PUBLIC_URL) {
+  const taskList = makeTaskList({ mailer, appUrl, publicUrl, now });
   return {
     run: async () => {
       await drainOutbox();

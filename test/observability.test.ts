@@ -252,7 +252,6 @@ describe("worker and e-mail metrics", () => {
         smtpUrl: undefined,
         outbox: mkdtempSync(path.join(tmpdir(), "clinic-outbox-")),
         from: "Clinic <no-reply@clinic.test>",
-        appUrl: "http://app.test",
       },
       () => {},
     );
@@ -271,6 +270,7 @@ describe("worker and e-mail metrics", () => {
       outboxIntervalMs: 50,
       mailer,
       appUrl: "http://app.test",
+      publicUrl: "http://api.test",
       logger: createLogger({ level: "silent", pretty: false }),
       metrics,
     });

@@ -10,6 +10,7 @@ import { CRONTAB, makeTaskList } from "../src/jobs/tasks";
 import { asClaims, asOwner, closePool, ownerUrl, signUpClinic, uniq, type Clinic } from "./helpers";
 import {
   APP_URL,
+  PUBLIC_URL,
   drainJobs,
   jobRunner,
   silentLogger,
@@ -193,7 +194,7 @@ describe("the crontab on real workers", () => {
     );
 
   async function withWorkers<T>(count: number, work: () => Promise<T>): Promise<T> {
-    const taskList = makeTaskList({ mailer: smtpMailer(smtp), appUrl: APP_URL });
+    const taskList = makeTaskList({ mailer: smtpMailer(smtp), appUrl: APP_URL, publicUrl: PUBLIC_URL });
     const workers = await Promise.all(
       Array.from({ length: count }, () =>
         run({

@@ -6,6 +6,8 @@
  *   list                          every tenant: plan, trial end, read-only, active doctors / limit
  *   set-plan <tenant> <plan>      change plan (PLANL when its active doctors exceed the new limit)
  *   extend-trial <tenant> <days>  extend a trial from its end, or from now once ended
+ *   notifications <tenant> [--from <date>] [--to <date>]
+ *                                 patient notices queued in a range: sent, queued, skipped and why
  *
  * <tenant> is a tenant's id or slug. Errors print their code and message and exit with 1.
  */
@@ -43,6 +45,25 @@ function table(header: string[], rows: string[][]): string[] {
 
 function describe(t: { slug: string; subscription_plan: string; trial_ends_at: Date | null }): string {
   return `${t.slug}: plan ${t.subscription_plan}${t.trial_ends_at ? `, trial ends ${t.trial_ends_at.toISOString()}` : ""}`;
+}
+
+/** A date or instant as `--from`/`--to` take it (`2026-12-01`, `2026-12-01T08:00Z`). */
+function instant(value: string): Date {
+  const at = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(at.getTime())) throw new InvalidArgumentError("Not a date (YYYY-MM-DD).");
+  return at;
+}
+
+interface NotificationLine {
+  created_at: Date;
+  kind: string;
+  status: string;
+  skip_reason: string | null;
+  delivery: string | null;
+  appointment_id: string | null;
+  series_id: string | null;
+  patient_id: string;
+  lead_minutes: number | null;
 }
 
 function positiveInteger(value: string): number {
@@ -110,6 +131,39 @@ export function tenantProgram(client: Client, output: Output): Command {
       run(async (tenant: string, days: number) => {
         const { rows } = await client.query("select * from app_private.extend_trial($1, $2)", [tenant, days]);
         output.out(`Extended ${describe(rows[0])}`);
+      }),
+    );
+  program
+    .command("notifications")
+    .description(
+      "Patient notices (confirmations, changes, cancellations, reminders) queued in a range: sent, queued, or skipped and why. Ids only, no patient data.",
+    )
+    .argument("<tenant>", "tenant id or slug")
+    .option("--from <date>", "first day (UTC), default 7 days ago", instant)
+    .option("--to <date>", "day after the last (UTC), default tomorrow", instant)
+    .action(
+      run(async (tenant: string, options: { from?: Date; to?: Date }) => {
+        const to = options.to ?? new Date(Date.now() + 86_400_000);
+        const from = options.from ?? new Date(to.getTime() - 8 * 86_400_000);
+        const { rows } = await client.query<NotificationLine>("select * from app_private.notification_report($1, $2, $3)", [
+          tenant,
+          from,
+          to,
+        ]);
+        const lines = table(
+          ["QUEUED (UTC)", "KIND", "STATUS", "WHY / DELIVERY", "APPOINTMENT OR SERIES", "PATIENT"],
+          rows.map((n) => [
+            n.created_at.toISOString(),
+            n.kind + (n.lead_minutes ? ` ${n.lead_minutes} min` : ""),
+            n.status,
+            n.skip_reason ?? n.delivery ?? "-",
+            n.appointment_id ?? `series ${n.series_id}`,
+            n.patient_id,
+          ]),
+        );
+        lines.forEach((line) => output.out(line));
+        const count = (status: string) => rows.filter((n) => n.status === status).length;
+        output.out(`${rows.length} notice(s): ${count("sent")} sent, ${count("queued")} queued, ${count("skipped")} skipped.`);
       }),
     );
   return program;

@@ -17,8 +17,9 @@ const offices = (...names: string[]) =>
 /**
  * Creates the demo clinic unless it exists: an admin, a receptionist, three doctors with offices
  * (Ana can sign in; the others and the receptionist activate their accounts from the set-password
- * link in their account e-mail), six patients, working hours, the next five weekdays' appointments and two prescriptions.
- * Its commit enqueues the welcome and account e-mails.
+ * link in their account e-mail), six patients (four with an e-mail address), working hours, the next five weekdays'
+ * appointments and two prescriptions. Its commit enqueues the welcome and account e-mails, and the patients'
+ * appointment confirmations.
  * `ownerUrl` connects as the owner. Returns false when the demo clinic was already there.
  */
 export async function seedDemo(ownerUrl: string): Promise<boolean> {
@@ -62,13 +63,13 @@ export async function seedDemo(ownerUrl: string): Promise<boolean> {
       [doctors[0].user_id, doctorHash],
     );
     const { rows: patients } = await client.query(
-      `insert into app_public.patients (full_name, birth_date, gender, phone)
-       values ('Lucia Fernandez', '1985-03-14', 'female', '+34 600 000 001'),
-              ('Mateo Garcia', '2016-07-02', 'male', '+34 600 000 002'),
-              ('Sara Novak', '1959-11-23', 'female', '+34 600 000 003'),
-              ('Omar Haddad', '1992-01-30', 'male', '+34 600 000 004'),
-              ('Kim Park', '1978-05-09', 'other', null),
-              ('Ivan Petrov', '2001-09-17', 'unknown', null)
+      `insert into app_public.patients (full_name, birth_date, gender, phone, email)
+       values ('Lucia Fernandez', '1985-03-14', 'female', '+34 600 000 001', 'lucia.fernandez@example.com'),
+              ('Mateo Garcia', '2016-07-02', 'male', '+34 600 000 002', 'garcia.family@example.com'),
+              ('Sara Novak', '1959-11-23', 'female', '+34 600 000 003', 'sara.novak@example.com'),
+              ('Omar Haddad', '1992-01-30', 'male', '+34 600 000 004', null),
+              ('Kim Park', '1978-05-09', 'other', null, 'kim.park@example.com'),
+              ('Ivan Petrov', '2001-09-17', 'unknown', null, null)
        returning id`,
     );
     // Every doctor works weekdays 08:00–18:00 at their first office, in the clinic's time zone.

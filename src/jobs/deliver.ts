@@ -5,7 +5,7 @@
  * certainly did not reach the server (NotSentError) is the claim released, so the retry sends.
  */
 import { createHash } from "node:crypto";
-import { NotSentError, type Mailer } from "../mail/mailer";
+import { NotSentError, type Mailer, type OutgoingMessage } from "../mail/mailer";
 import type { RenderedEmail } from "../mail/templates";
 
 /** graphile-worker's `helpers.query`: one statement on the worker's pool, committed on return. */
@@ -14,8 +14,8 @@ export type Query = (text: string, values?: unknown[]) => Promise<{ rowCount: nu
 export interface Delivery {
   /** What makes this e-mail unique, e.g. `welcome:<user id>`. */
   key: string;
-  /** Recipient's user id and address. */
-  userId: string;
+  /** The recipient, a user or a patient, and their address. */
+  recipient: { userId: string } | { tenantId: string; patientId: string };
   to: string;
   /** Template name, recorded with the delivery. */
   template: string;
@@ -33,13 +33,25 @@ export function messageIdFor(key: string, from: string): string {
  * @throws NotSentError after releasing the claim, so the job's retry sends again; any other error
  *   keeps the claim (the server may have the message), so the retry does not send it.
  */
-export async function deliverOnce(query: Query, mailer: Mailer, delivery: Delivery, compose: () => Promise<RenderedEmail>) {
+export async function deliverOnce(
+  query: Query,
+  mailer: Mailer,
+  delivery: Delivery,
+  compose: () => Promise<RenderedEmail & Pick<OutgoingMessage, "attachments" | "headers">>,
+) {
   const messageId = messageIdFor(delivery.key, mailer.from);
+  const { recipient } = delivery;
   const claimed = await query(
-    `insert into app_private.email_deliveries (tenant_id, idempotency_key, user_id, template, message_id)
-     select u.tenant_id, $1, u.id, $3, $4 from app_public.users u where u.id = $2
-     on conflict (tenant_id, idempotency_key) do nothing`,
-    [delivery.key, delivery.userId, delivery.template, messageId],
+    "userId" in recipient
+      ? `insert into app_private.email_deliveries (tenant_id, idempotency_key, user_id, template, message_id)
+         select u.tenant_id, $1, u.id, $3, $4 from app_public.users u where u.id = $2
+         on conflict (tenant_id, idempotency_key) do nothing`
+      : `insert into app_private.email_deliveries (tenant_id, idempotency_key, patient_id, template, message_id)
+         select p.tenant_id, $1, p.id, $3, $4 from app_public.patients p where p.tenant_id = $5 and p.id = $2
+         on conflict (tenant_id, idempotency_key) do nothing`,
+    "userId" in recipient
+      ? [delivery.key, recipient.userId, delivery.template, messageId]
+      : [delivery.key, recipient.patientId, delivery.template, messageId, recipient.tenantId],
   );
   if (claimed.rowCount === 0) return false;
   try {

@@ -8,20 +8,35 @@
  *   schedule_trial_notices  cron, hourly       records due trial notices, enqueues send_trial_notice
  *                                              (through app_private.job_outbox, drained at once)
  *   send_trial_notice       {trial_notice_id}  the tenant's active admins
+ *   schedule_appointment_reminders
+ *                           cron, every minute records due reminders, enqueues send_appointment_notice
+ *   send_appointment_notice {tenant_id, notice_id}
+ *                                              a patient: confirmation, change, cancellation or reminder,
+ *                                              decided when it runs (app_private.appointment_notice_email)
  */
 import type { JobHelpers, TaskList } from "graphile-worker";
 import type { Mailer } from "../mail/mailer";
+import { appointmentNoticeEmail, type NoticeKind } from "../mail/appointment-notices";
 import { accountEmail, trialNoticeEmail, welcomeEmail } from "../mail/templates";
 import { deliverOnce } from "./deliver";
 
-/** Hourly, in UTC; a worker that was down backfills up to a day, collapsed into one job by its key. */
-export const CRONTAB = "0 * * * * schedule_trial_notices ?fill=1d&jobKey=schedule_trial_notices";
+/**
+ * Trial notices hourly, in UTC; a worker that was down backfills up to a day, collapsed into one
+ * job by its key. Reminders every minute: each run records every reminder that is due and unsent,
+ * so a worker that was down needs no backfill.
+ */
+export const CRONTAB = [
+  "0 * * * * schedule_trial_notices ?fill=1d&jobKey=schedule_trial_notices",
+  "* * * * * schedule_appointment_reminders ?jobKey=schedule_appointment_reminders",
+].join("\n");
 
 export interface TaskDependencies {
   mailer: Mailer;
   /** Base URL of the web app, for links in e-mails. */
   appUrl: string;
-  /** The clock trial notices are scheduled by; tests pass a controlled one. */
+  /** This API server's public address, for the links in patients' e-mails (the unsubscribe page). */
+  publicUrl: string;
+  /** The clock trial notices and reminders are scheduled by; tests pass a controlled one. */
   now?: () => Date;
 }
 
@@ -37,13 +52,13 @@ function idFrom(payload: unknown, name: string): string {
 const query = (helpers: JobHelpers) => (text: string, values?: unknown[]) => helpers.query(text, values);
 
 /** The task list, bound to a mailer and the app's address. */
-export function makeTaskList({ mailer, appUrl, now = () => new Date() }: TaskDependencies): TaskList {
+export function makeTaskList({ mailer, appUrl, publicUrl, now = () => new Date() }: TaskDependencies): TaskList {
   return {
     async send_welcome_email(payload, helpers) {
       const tenantId = idFrom(payload, "tenant_id");
       const { rows } = await helpers.query("select * from app_private.welcome_email($1)", [tenantId]);
       for (const r of rows) {
-        const delivery = { key: `welcome:${r.user_id}`, userId: r.user_id, to: r.email, template: "welcome" };
+        const delivery = { key: `welcome:${r.user_id}`, recipient: { userId: r.user_id }, to: r.email, template: "welcome" };
         await deliverOnce(query(helpers), mailer, delivery, async () =>
           welcomeEmail({
             fullName: r.full_name,
@@ -60,7 +75,7 @@ export function makeTaskList({ mailer, appUrl, now = () => new Date() }: TaskDep
       const userId = idFrom(payload, "user_id");
       const { rows } = await helpers.query("select * from app_private.account_email($1)", [userId]);
       for (const r of rows) {
-        const delivery = { key: `account:${r.user_id}`, userId: r.user_id, to: r.email, template: "account" };
+        const delivery = { key: `account:${r.user_id}`, recipient: { userId: r.user_id }, to: r.email, template: "account" };
         await deliverOnce(query(helpers), mailer, delivery, async () => {
           // The token is made only now, when it is about to be sent: it never sits in the job queue.
           // NULL when an admin already handed the user a live link, which the e-mail must not replace.
@@ -97,7 +112,7 @@ export function makeTaskList({ mailer, appUrl, now = () => new Date() }: TaskDep
       for (const r of rows) {
         const delivery = {
           key: `trial_notice:${noticeId}:${r.user_id}`,
-          userId: r.user_id,
+          recipient: { userId: r.user_id },
           to: r.email,
           template: "trial_notice",
         };
@@ -113,6 +128,50 @@ export function makeTaskList({ mailer, appUrl, now = () => new Date() }: TaskDep
         ).catch((error) => failures.push(error));
       }
       if (failures.length) throw failures[0];
+    },
+
+    async schedule_appointment_reminders(_payload, helpers) {
+      const { rows } = await helpers.query("select app_private.schedule_appointment_reminders($1) as count", [now()]);
+      if (rows[0].count) helpers.logger.info(`Scheduled ${rows[0].count} appointment reminder(s).`);
+      await helpers.query("select app_private.drain_job_outbox()");
+    },
+
+    async send_appointment_notice(payload, helpers) {
+      const tenantId = idFrom(payload, "tenant_id");
+      const noticeId = idFrom(payload, "notice_id");
+      // No rows: skipped (recorded with its reason), or decided by an earlier run of this job.
+      const { rows } = await helpers.query("select * from app_private.appointment_notice_email($1, $2)", [tenantId, noticeId]);
+      if (!rows.length) return;
+      const [r] = rows;
+      const delivery = {
+        key: `appointment_notice:${noticeId}`,
+        recipient: { tenantId, patientId: r.patient_id as string },
+        to: r.email as string,
+        template: "appointment_notice",
+      };
+      await deliverOnce(query(helpers), mailer, delivery, async () => {
+        // Made only now, when it is about to be sent: it never sits in the job queue.
+        const token = (await helpers.query("select app_private.new_unsubscribe_token($1, $2) as token", [tenantId, r.patient_id]))
+          .rows[0].token;
+        return appointmentNoticeEmail({
+          kind: r.kind as NoticeKind,
+          patientName: r.patient_name as string,
+          to: r.email as string,
+          tenantName: r.tenant_name as string,
+          timeZone: r.time_zone as string,
+          visits: rows.map((v) => ({
+            appointmentId: v.appointment_id as string,
+            sequence: v.sequence as number,
+            startsAt: v.starts_at as Date,
+            endsAt: v.ends_at as Date,
+            officeName: v.office_name as string | null,
+            officeAddress: v.office_address as string | null,
+          })),
+          from: mailer.from,
+          unsubscribeUrl: `${publicUrl}/unsubscribe?token=${token}`,
+        });
+      });
+      await helpers.query("select app_private.record_appointment_notice_sent($1, $2)", [tenantId, noticeId]);
     },
   };
 }

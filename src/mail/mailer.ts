@@ -9,6 +9,13 @@ import nodemailer from "nodemailer";
 import addressparser from "nodemailer/lib/addressparser";
 import type { MailConfig } from "../config";
 
+/** A file sent with a message, e.g. an iCalendar `.ics`. */
+export interface Attachment {
+  filename: string;
+  content: string;
+  contentType: string;
+}
+
 /** One message, already rendered. `messageId` is an RFC 5322 Message-ID, angle brackets included. */
 export interface OutgoingMessage {
   to: string;
@@ -16,6 +23,9 @@ export interface OutgoingMessage {
   text: string;
   html: string;
   messageId: string;
+  attachments?: Attachment[];
+  /** Extra header fields, e.g. `List-Unsubscribe` (RFC 8058). */
+  headers?: Record<string, string>;
 }
 
 export interface Mailer {
@@ -51,7 +61,7 @@ function assertOneRecipient(to: string) {
 }
 
 /** The mailer for the configuration: SMTP when `smtpUrl` is set, else the outbox folder. */
-export function createMailer(config: MailConfig, log: (line: string) => void = console.log): Mailer {
+export function createMailer(config: Pick<MailConfig, "smtpUrl" | "outbox" | "from">, log: (line: string) => void = console.log): Mailer {
   if (config.smtpUrl) {
     const transport = nodemailer.createTransport(config.smtpUrl);
     return {

@@ -1,6 +1,7 @@
 /**
  * The e-mails the worker sends, each as plain text and HTML from the same paragraphs. Wording is
- * plain and addressed to clinic staff; no template takes patient data, so none can leak it.
+ * plain and addressed to clinic staff; none of these takes patient data, so none can leak it
+ * (patients' own e-mails are in ./appointment-notices.ts).
  */
 import escapeHtml from "escape-html";
 
@@ -10,22 +11,45 @@ export interface RenderedEmail {
   html: string;
 }
 
-const PRODUCT = "Clinic Platform";
+export const PRODUCT = "Clinic Platform";
 
 /** A link shown as a button in HTML and as a bare URL in text. */
-interface Action {
+export interface Action {
   label: string;
   url: string;
 }
 
-function render(subject: string, greeting: string, paragraphs: string[], action?: Action): RenderedEmail {
-  const text = [greeting, ...paragraphs, ...(action ? [`${action.label}: ${action.url}`] : []), `— ${PRODUCT}`].join("\n\n");
+/** Who signs an e-mail, and a last small line under the signature (e.g. an unsubscribe link). */
+export interface Signature {
+  name: string;
+  footer?: { text: string; link: Action };
+}
+
+/** An e-mail of paragraphs, as text and as HTML with every value escaped. */
+export function render(
+  subject: string,
+  greeting: string,
+  paragraphs: string[],
+  action?: Action,
+  signature: Signature = { name: PRODUCT },
+): RenderedEmail {
+  const { footer } = signature;
+  const text = [
+    greeting,
+    ...paragraphs,
+    ...(action ? [`${action.label}: ${action.url}`] : []),
+    `— ${signature.name}`,
+    ...(footer ? [`${footer.text} ${footer.link.label}: ${footer.link.url}`] : []),
+  ].join("\n\n");
   const html = [
     `<!doctype html><html><body style="font-family: sans-serif; line-height: 1.5">`,
     `<p>${escapeHtml(greeting)}</p>`,
     ...paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`),
     action ? `<p><a href="${escapeHtml(action.url)}">${escapeHtml(action.label)}</a></p>` : "",
-    `<p>— ${PRODUCT}</p>`,
+    `<p>— ${escapeHtml(signature.name)}</p>`,
+    footer
+      ? `<p style="font-size: smaller">${escapeHtml(footer.text)} <a href="${escapeHtml(footer.link.url)}">${escapeHtml(footer.link.label)}</a></p>`
+      : "",
     `</body></html>`,
   ].join("\n");
   return { subject, text: `${text}\n`, html };
