@@ -286,6 +286,8 @@ CREATE INDEX appointment_notices_appointment_idx ON app_public.appointment_notic
 CREATE INDEX appointment_notices_created_at_idx ON app_public.appointment_notices USING btree (tenant_id, created_at);
 CREATE UNIQUE INDEX appointment_notices_one_reminder ON app_public.appointment_notices USING btree (tenant_id, appointment_id, lead_minutes, visit_starts_at) WHERE (kind = 'reminder'::text);
 comment on index app_public.appointment_notices_one_reminder is 'One reminder per visit time and lead: the scheduler may run any number of times, or late, and sends it once.';
+CREATE UNIQUE INDEX appointment_notices_one_series_confirmation ON app_public.appointment_notices USING btree (tenant_id, series_id) WHERE (series_id IS NOT NULL);
+comment on index app_public.appointment_notices_one_series_confirmation is 'One confirmation per series, however many visits it books.';
 CREATE INDEX appointment_notices_patient_idx ON app_public.appointment_notices USING btree (tenant_id, patient_id);
 CREATE INDEX appointment_notices_series_idx ON app_public.appointment_notices USING btree (tenant_id, series_id);
 alter table app_public.appointment_notices enable row level security;
@@ -1808,28 +1810,28 @@ end;
 $function$;
 comment on function app_private.queue_appointment_notice(uuid,uuid,uuid,uuid,text,integer,timestamp with time zone) is 'Queues a patient notice and its send job, in the caller''s transaction. SECURITY DEFINER: staff cannot write notices themselves.';
 
-CREATE OR REPLACE FUNCTION app_private.queue_series_confirmation(series_id uuid)
+CREATE OR REPLACE FUNCTION app_private.queue_series_confirmation(tenant_id uuid, patient_id uuid, series_id uuid)
  RETURNS void
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+#variable_conflict use_column
 declare
-  v_series record;
+  v_id uuid;
 begin
-  -- Only a series of the caller's tenant created in this very transaction: nobody queues mail
-  -- about another tenant's series, or again about an old one.
-  select s.tenant_id, s.patient_id into v_series from app_public.appointment_series s
-    where s.tenant_id = app_public.current_tenant_id() and s.id = queue_series_confirmation.series_id
-      and s.created_at = now();
-  if found then
-    perform app_private.queue_appointment_notice(v_series.tenant_id, v_series.patient_id, null,
-                                                 queue_series_confirmation.series_id, 'confirmation', null, null);
+  insert into app_public.appointment_notices (tenant_id, patient_id, series_id, kind)
+    values (queue_series_confirmation.tenant_id, queue_series_confirmation.patient_id, queue_series_confirmation.series_id,
+            'confirmation')
+    on conflict (tenant_id, series_id) where series_id is not null do nothing
+    returning id into v_id;
+  if v_id is not null then
+    perform app_private.enqueue_job(queue_series_confirmation.tenant_id, 'send_appointment_notice',
+                                    jsonb_build_object('tenant_id', queue_series_confirmation.tenant_id, 'notice_id', v_id));
   end if;
 end;
 $function$;
-comment on function app_private.queue_series_confirmation(uuid) is 'Queues one confirmation for a series just booked, listing its dates when sent (its occurrences send none of their own; a series split by a change is not new to the patient, and its occurrences send change notices). SECURITY DEFINER: staff cannot write notices themselves; only a series of the caller''s tenant created in the same transaction qualifies.';
-grant execute on function app_private.queue_series_confirmation(uuid) to clinic_user;
+comment on function app_private.queue_series_confirmation(uuid,uuid,uuid) is 'Queues the one confirmation of a series, listing its upcoming visits when sent, unless it is queued already. Only createAppointmentSeries inserts a series'' visits; a split moves existing ones, which send change notices. SECURITY DEFINER: staff cannot write notices themselves.';
 
 CREATE OR REPLACE FUNCTION app_private.raise_series_conflicts(conflicts jsonb)
  RETURNS void
@@ -2433,9 +2435,12 @@ begin
     return null; -- history being recorded: nothing to tell the patient
   end if;
   if tg_op = 'INSERT' then
-    -- A series' occurrences are confirmed together, by create_appointment_series.
-    if new.status = 'booked' and new.series_id is null then
+    if new.status <> 'booked' then
+      return null;
+    elsif new.series_id is null then
       perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null, 'confirmation', new.sequence, new.starts_at);
+    else
+      perform app_private.queue_series_confirmation(new.tenant_id, new.patient_id, new.series_id);
     end if;
   elsif new.sequence > old.sequence then
     perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null,
@@ -2444,7 +2449,7 @@ begin
   return null;
 end;
 $function$;
-comment on function app_private.tg_appointments__queue_notice() is 'Queues the patient''s confirmation of a booked appointment (not of a series'' occurrences), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun.';
+comment on function app_private.tg_appointments__queue_notice() is 'Queues the patient''s confirmation of a booked appointment (one for a whole series), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun. It runs on the shard of the row (under Citus), writing only that tenant''s rows.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_doctors__check_plan_limit()
  RETURNS trigger
@@ -2930,7 +2935,6 @@ begin
     end if;
   end loop;
   perform app_private.raise_series_conflicts(v_conflicts);
-  perform app_private.queue_series_confirmation(v_series.id);
   return v_series;
 end;
 $function$;

@@ -58,10 +58,17 @@ export function unsubscribeRouter(pool: Pool): express.Router {
     res.set("Cache-Control", "no-store");
     try {
       const tenantName = await inTransactionWith(pool, {}, async (client) => {
-        const { rows } = await client.query<{ name: string }>("select app_private.unsubscribe_patient($1) as name", [tokenOf(req)]);
+        const { rows } = await client.query<{ name: string }>("select app_private.unsubscribe_patient($1) as name", [
+          tokenOf(req),
+        ]);
         return rows[0].name;
       });
-      page(res, 200, "You will receive no more appointment e-mails", `<p>${escapeHtml(tenantName)} will not e-mail you about appointments any more.</p>`);
+      page(
+        res,
+        200,
+        "You will receive no more appointment e-mails",
+        `<p>${escapeHtml(tenantName)} will not e-mail you about appointments any more.</p>`,
+      );
     } catch (error) {
       const publicError = toPublicError(error);
       if (publicError.code !== "TOKEN") throw error;

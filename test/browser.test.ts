@@ -199,10 +199,7 @@ test("a page from an origin CORS does not allow is refused by the browser", asyn
 
 test("the set-password page, opened from the account e-mail's link, sets the password and leads to sign-in", async () => {
   const outbox = path.join(mkdtempSync(path.join(tmpdir(), "clinic-outbox-")), "outbox");
-  const mailer = createMailer(
-    { smtpUrl: undefined, outbox, from: "Clinic Platform <no-reply@clinic.test>" },
-    () => {},
-  );
+  const mailer = createMailer({ smtpUrl: undefined, outbox, from: "Clinic Platform <no-reply@clinic.test>" }, () => {});
   const runner = jobRunner(mailer, undefined, api.url);
   await drainJobs();
   const clinic = await signUpClinic();

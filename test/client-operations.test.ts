@@ -143,6 +143,24 @@ describe("with GRAPHQL_TRUSTED_DOCUMENTS_DIR set to client/trusted-documents/", 
 
     const { updateAppointment } = await byId(generated.CancelAppointmentDocument, { rowId: appointmentId });
     expect(updateAppointment?.appointment?.status).toBe("cancelled");
+    const told = await byId(generated.AppointmentNoticesDocument, { appointmentId });
+    expect(told.appointment?.sequence).toBe(1);
+    expect(told.appointment?.notices.nodes.map((n) => [n?.kind, n?.status])).toEqual([
+      ["confirmation", "queued"],
+      ["cancellation", "queued"],
+    ]);
+    const { updatePatient } = await byId(generated.SetEmailConsentDocument, { patientId, emailConsent: false });
+    expect(updatePatient?.patient).toMatchObject({
+      emailConsent: false,
+      emailConsentChangedAt: expect.any(String),
+      emailConsentChangedByUser: { fullName: "Ada Admin" },
+    });
+    const { updateTenant } = await byId(generated.SetRemindersDocument, {
+      tenantId: clinic.tenantId,
+      reminderLeadMinutes: 2880,
+      secondReminderLeadMinutes: 120,
+    });
+    expect(updateTenant?.tenant).toEqual({ reminderLeadMinutes: 2880, secondReminderLeadMinutes: 120 });
     const schedule = await byId(generated.WeekScheduleDocument, week);
     expect(schedule.appointments?.nodes.map((node) => node?.status)).toEqual(["cancelled"]);
 

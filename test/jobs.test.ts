@@ -235,9 +235,8 @@ test("an address list can be neither stored as a login e-mail nor sent to", asyn
 test("without SMTP_URL each message is written to the outbox folder as an .eml file and logged", async () => {
   const outbox = path.join(mkdtempSync(path.join(tmpdir(), "clinic-outbox-")), "outbox");
   const logged: string[] = [];
-  const mailer = createMailer(
-    { smtpUrl: undefined, outbox, from: "Clinic Platform <no-reply@clinic.test>" },
-    (line) => logged.push(line),
+  const mailer = createMailer({ smtpUrl: undefined, outbox, from: "Clinic Platform <no-reply@clinic.test>" }, (line) =>
+    logged.push(line),
   );
   const outboxRunner = jobRunner(mailer);
   try {

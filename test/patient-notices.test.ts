@@ -130,7 +130,11 @@ describe("messages", () => {
     // Notes and status steps that do not concern the patient send nothing.
     await asReceptionist(s, "update app_public.appointments set notes = 'more' where id = $1", [id]);
     await runner.run();
-    await asReceptionist(s, "update app_public.appointments set status = 'cancelled', cancellation_reason = 'Doctor ill' where id = $1", [id]);
+    await asReceptionist(
+      s,
+      "update app_public.appointments set status = 'cancelled', cancellation_reason = 'Doctor ill' where id = $1",
+      [id],
+    );
     await runner.run();
     const [confirmation, change, cancellation, ...more] = smtp.to(s.email);
     expect(more).toHaveLength(0);
@@ -190,7 +194,9 @@ describe("messages", () => {
       expect(mail.text).toContain(`• ${day}, 17:00–17:30 CET (Europe/Madrid), at Main office, 1 High Street`);
     }
     const occurrences = await asOwner(async (client) => {
-      const { rows } = await client.query("select id from app_public.appointments where series_id = $1 order by starts_at", [seriesId]);
+      const { rows } = await client.query("select id from app_public.appointments where series_id = $1 order by starts_at", [
+        seriesId,
+      ]);
       return rows.map((r) => r.id as string);
     });
     const { method, events } = calendarOf(mail);
@@ -214,7 +220,9 @@ describe("messages", () => {
     expect(await notices(noAddress)).toEqual([{ kind: "confirmation", status: "skipped", reason: "no-email", lead: null }]);
     // The record is the database's, not the client's.
     await expect(
-      asReceptionist(refused, "update app_public.patients set email_consent_changed_by = null where id = $1", [refused.patientId]),
+      asReceptionist(refused, "update app_public.patients set email_consent_changed_by = null where id = $1", [
+        refused.patientId,
+      ]),
     ).rejects.toMatchObject({ code: "42501" });
     await asReceptionist(refused, "update app_public.patients set email_consent = true where id = $1", [refused.patientId]);
     const consent = await asOwner(async (client) => {
@@ -337,7 +345,9 @@ describe("reminders", () => {
     const reminders = smtp.to(s.email).slice(before);
     expect(reminders.map((m) => m.subject)).toEqual([`Reminder: your appointment at ${s.tenantName} on 1 July`]);
     expect(reminders[0].text).toContain("Thursday, 1 July 2027, 12:00–12:30 CEST (Europe/Madrid)");
-    expect((await notices(s)).filter((n) => n.kind === "reminder")).toEqual([{ kind: "reminder", status: "sent", reason: null, lead: 120 }]);
+    expect((await notices(s)).filter((n) => n.kind === "reminder")).toEqual([
+      { kind: "reminder", status: "sent", reason: null, lead: 120 },
+    ]);
     expect(await notices(refused)).toEqual([
       { kind: "confirmation", status: "skipped", reason: "no-consent", lead: null },
       { kind: "reminder", status: "skipped", reason: "no-consent", lead: 1440 },
@@ -373,10 +383,17 @@ test("operators list a tenant's notices: sent, skipped and why, ids only", async
   const s = await setting("UTC", { consent: false });
   const id = await book(s, "2027-09-01T09:00:00Z");
   await runner.run();
-  const slug = await asOwner(async (client) => (await client.query("select slug from app_public.tenants where id = $1", [s.clinic.tenantId])).rows[0].slug);
+  const slug = await asOwner(
+    async (client) => (await client.query("select slug from app_public.tenants where id = $1", [s.clinic.tenantId])).rows[0].slug,
+  );
   const out: string[] = [];
   await asOwner((client) =>
-    tenantProgram(client as never, { out: (l) => out.push(l), err: (l) => out.push(l) }).parseAsync(["node", "tenant", "notifications", slug]),
+    tenantProgram(client as never, { out: (l) => out.push(l), err: (l) => out.push(l) }).parseAsync([
+      "node",
+      "tenant",
+      "notifications",
+      slug,
+    ]),
   );
   expect(out[0]).toMatch(/^QUEUED \(UTC\)\s+KIND\s+STATUS\s+WHY \/ DELIVERY/);
   expect(out[1]).toMatch(new RegExp(`confirmation\\s+skipped\\s+no-consent\\s+${id}\\s+${s.patientId}$`));

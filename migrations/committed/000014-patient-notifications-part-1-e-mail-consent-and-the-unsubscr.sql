@@ -1,5 +1,5 @@
 --! Previous: sha1:16e6ec1b255896343a3dd73c395cbf7c19ea03cf
---! Hash: sha1:fd6136fb017b59b3fc038283a51131c838c9fd30
+--! Hash: sha1:cadd830567f93f4bc519916a6a291cc97ac26932
 --! Message: Patient notifications, part 1: e-mail consent and the unsubscribe link, appointment revisions, patient notices queued with each change, reminders on a schedule, the operators' report
 
 --! split: 1-current.sql
@@ -263,9 +263,12 @@ begin
     return null; -- history being recorded: nothing to tell the patient
   end if;
   if tg_op = 'INSERT' then
-    -- A series' occurrences are confirmed together, by create_appointment_series.
-    if new.status = 'booked' and new.series_id is null then
+    if new.status <> 'booked' then
+      return null;
+    elsif new.series_id is null then
       perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null, 'confirmation', new.sequence, new.starts_at);
+    else
+      perform app_private.queue_series_confirmation(new.tenant_id, new.patient_id, new.series_id);
     end if;
   elsif new.sequence > old.sequence then
     perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null,
@@ -275,78 +278,35 @@ begin
 end;
 $$;
 comment on function app_private.tg_appointments__queue_notice() is
-  'Queues the patient''s confirmation of a booked appointment (not of a series'' occurrences), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun.';
+  'Queues the patient''s confirmation of a booked appointment (one for a whole series), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun. It runs on the shard of the row (under Citus), writing only that tenant''s rows.';
 create trigger _900_queue_notice after insert or update on app_public.appointments
   for each row execute function app_private.tg_appointments__queue_notice();
 
-create function app_private.queue_series_confirmation(series_id uuid) returns void
+create unique index appointment_notices_one_series_confirmation on app_public.appointment_notices (tenant_id, series_id)
+  where series_id is not null;
+comment on index app_public.appointment_notices_one_series_confirmation is 'One confirmation per series, however many visits it books.';
+
+create function app_private.queue_series_confirmation(tenant_id uuid, patient_id uuid, series_id uuid) returns void
   language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp
 as $$
+#variable_conflict use_column
 declare
-  v_series record;
+  v_id uuid;
 begin
-  -- Only a series of the caller's tenant created in this very transaction: nobody queues mail
-  -- about another tenant's series, or again about an old one.
-  select s.tenant_id, s.patient_id into v_series from app_public.appointment_series s
-    where s.tenant_id = app_public.current_tenant_id() and s.id = queue_series_confirmation.series_id
-      and s.created_at = now();
-  if found then
-    perform app_private.queue_appointment_notice(v_series.tenant_id, v_series.patient_id, null,
-                                                 queue_series_confirmation.series_id, 'confirmation', null, null);
+  insert into app_public.appointment_notices (tenant_id, patient_id, series_id, kind)
+    values (queue_series_confirmation.tenant_id, queue_series_confirmation.patient_id, queue_series_confirmation.series_id,
+            'confirmation')
+    on conflict (tenant_id, series_id) where series_id is not null do nothing
+    returning id into v_id;
+  if v_id is not null then
+    perform app_private.enqueue_job(queue_series_confirmation.tenant_id, 'send_appointment_notice',
+                                    jsonb_build_object('tenant_id', queue_series_confirmation.tenant_id, 'notice_id', v_id));
   end if;
 end;
 $$;
-comment on function app_private.queue_series_confirmation(uuid) is
-  'Queues one confirmation for a series just booked, listing its dates when sent (its occurrences send none of their own; a series split by a change is not new to the patient, and its occurrences send change notices). SECURITY DEFINER: staff cannot write notices themselves; only a series of the caller''s tenant created in the same transaction qualifies.';
-revoke execute on function app_private.queue_series_confirmation(uuid) from public;
-grant execute on function app_private.queue_series_confirmation(uuid) to :DATABASE_VISITOR;
-
--- The same function, now queuing the series' one confirmation once every occurrence is booked.
-create or replace function app_public.create_appointment_series(doctor_id uuid, patient_id uuid, office_id text, first_date date, start_time time without time zone, rrule text, duration_minutes integer DEFAULT NULL::integer, visit_type_id uuid DEFAULT NULL::uuid, reason text DEFAULT NULL::text, outside_hours boolean DEFAULT false)
- RETURNS app_public.appointment_series
- LANGUAGE plpgsql
-AS $function$
-declare
-  v_time_zone text;
-  v_duration integer := create_appointment_series.duration_minutes;
-  v_series app_public.appointment_series;
-  v_date date;
-  v_starts_at timestamptz;
-  v_conflict jsonb;
-  v_conflicts jsonb := '[]';
-begin
-  perform app_private.assert_tenant_writable(); -- TRIAL before any other answer, as every write
-  select t.time_zone into v_time_zone from app_public.tenants t where t.id = app_public.current_tenant_id();
-  if create_appointment_series.visit_type_id is not null then
-    select v.duration_minutes into v_duration from app_public.visit_types v
-      where v.tenant_id = app_public.current_tenant_id() and v.id = create_appointment_series.visit_type_id and v.is_active;
-    if not found then
-      raise exception 'There is no such active visit type.' using errcode = 'INVAL';
-    end if;
-  elsif v_duration is null then
-    raise exception 'Give a visit type, or a duration of 5 to 480 minutes.' using errcode = 'INVAL';
-  end if;
-  insert into app_public.appointment_series
-    (doctor_id, patient_id, office_id, visit_type_id, rrule, first_date, start_time, duration_minutes, reason)
-  values (create_appointment_series.doctor_id, create_appointment_series.patient_id, create_appointment_series.office_id,
-          create_appointment_series.visit_type_id, regexp_replace(upper(btrim(create_appointment_series.rrule)), '^RRULE:', ''),
-          create_appointment_series.first_date,
-          create_appointment_series.start_time, v_duration, create_appointment_series.reason)
-  returning * into v_series;
-  for v_date in select d from app_private.rrule_dates(v_series.rrule, v_series.first_date) d loop
-    v_starts_at := app_private.local_instant(v_date + v_series.start_time, v_time_zone);
-    v_conflict := app_private.write_occurrence(null, v_series.id, v_series.doctor_id, v_series.patient_id, v_series.office_id,
-      v_starts_at, v_starts_at + make_interval(mins => v_series.duration_minutes), 'booked', null,
-      v_series.visit_type_id, v_series.reason, create_appointment_series.outside_hours);
-    if v_conflict is not null then
-      v_conflicts := v_conflicts || jsonb_build_array(v_conflict || jsonb_build_object('date', v_date));
-    end if;
-  end loop;
-  perform app_private.raise_series_conflicts(v_conflicts);
-  perform app_private.queue_series_confirmation(v_series.id);
-  return v_series;
-end;
-$function$;
+comment on function app_private.queue_series_confirmation(uuid, uuid, uuid) is
+  'Queues the one confirmation of a series, listing its upcoming visits when sent, unless it is queued already. Only createAppointmentSeries inserts a series'' visits; a split moves existing ones, which send change notices. SECURITY DEFINER: staff cannot write notices themselves.';
+revoke execute on function app_private.queue_series_confirmation(uuid, uuid, uuid) from public;
 
 --------------------------------------------------------------------------------
 -- Who an e-mail was sent to (issue 13): a user (welcome, account, trial notices) or a patient.

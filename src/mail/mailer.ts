@@ -61,7 +61,10 @@ function assertOneRecipient(to: string) {
 }
 
 /** The mailer for the configuration: SMTP when `smtpUrl` is set, else the outbox folder. */
-export function createMailer(config: Pick<MailConfig, "smtpUrl" | "outbox" | "from">, log: (line: string) => void = console.log): Mailer {
+export function createMailer(
+  config: Pick<MailConfig, "smtpUrl" | "outbox" | "from">,
+  log: (line: string) => void = console.log,
+): Mailer {
   if (config.smtpUrl) {
     const transport = nodemailer.createTransport(config.smtpUrl);
     return {
