@@ -3,8 +3,8 @@
  * signing in; the token in the link is the key (app_private.unsubscribe_patient). Opening the
  * link only shows a button, since mail scanners open links too; the button, or a mail client's
  * RFC 8058 one-click POST, turns the patient's appointment e-mails off. Server-rendered HTML
- * with no script, under a strict Content-Security-Policy, and no Referer that could carry the
- * token away.
+ * with no script or style, under a Content-Security-Policy that allows neither, and no Referer
+ * that could carry the token away.
  */
 import escapeHtml from "escape-html";
 import express, { type Request, type Response } from "express";
@@ -19,8 +19,8 @@ function page(res: Response, status: number, title: string, body: string) {
     .type("html")
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
-        `<title>${escapeHtml(title)}</title></head><body style="font-family: sans-serif; max-width: 32rem; margin: 3rem auto">` +
-        `<h1 style="font-size: 1.4rem">${escapeHtml(title)}</h1>${body}</body></html>`,
+        `<title>${escapeHtml(title)}</title></head><body>` +
+        `<h1>${escapeHtml(title)}</h1>${body}</body></html>`,
     );
 }
 
