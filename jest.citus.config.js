@@ -1,6 +1,7 @@
 /**
  * `npm run test:citus`: the Citus-specific tests, then the suites that matter most on a cluster
- * (isolation, the plan-limit race, double booking, trial read-only, jobs, patient notices), against a database
+ * (isolation, the plan-limit race, double booking, trial read-only, jobs, patient notices, the
+ * waitlist), against a database
  * that test/citus/global-setup.ts distributes over the cluster named by CITUS_URLS.
  */
 const base = require("./jest.config");
@@ -15,6 +16,7 @@ module.exports = {
     "<rootDir>/test/trial-expiry.test.ts",
     "<rootDir>/test/jobs.test.ts",
     "<rootDir>/test/patient-notices.test.ts",
+    "<rootDir>/test/waitlist.test.ts",
   ],
   testPathIgnorePatterns: ["/node_modules/"],
   // Every statement crosses nodes: the generated attack's hundreds of requests take minutes.

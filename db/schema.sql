@@ -42,6 +42,29 @@ comment on column app_private.email_deliveries.patient_id is 'Recipient, when a 
 CREATE INDEX email_deliveries_patient_idx ON app_private.email_deliveries USING btree (tenant_id, patient_id);
 CREATE INDEX email_deliveries_user_idx ON app_private.email_deliveries USING btree (tenant_id, user_id);
 
+-- app_private.freed_slots
+create table app_private.freed_slots (
+  tenant_id uuid not null,
+  id uuid default gen_random_uuid() not null,
+  doctor_id uuid not null,
+  office_id character varying(50),
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone not null,
+  created_at timestamp with time zone default now() not null,
+  constraint freed_slots_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
+  constraint freed_slots_pkey PRIMARY KEY (tenant_id, id),
+  constraint freed_slots_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
+);
+comment on table app_private.freed_slots is 'Booked time that became free (a cancellation, a move, a deletion) while the tenant had patients waiting: what the waitlist offers. The send job''s payload names one.';
+comment on column app_private.freed_slots.tenant_id is 'The tenant: where the row lives under Citus.';
+comment on column app_private.freed_slots.id is 'Identifier of the freed slot.';
+comment on column app_private.freed_slots.doctor_id is 'The doctor whose time freed.';
+comment on column app_private.freed_slots.office_id is 'Where the freed visit was.';
+comment on column app_private.freed_slots.starts_at is 'Start of the freed time.';
+comment on column app_private.freed_slots.ends_at is 'End of the freed time.';
+comment on column app_private.freed_slots.created_at is 'When it freed.';
+CREATE INDEX freed_slots_doctor_idx ON app_private.freed_slots USING btree (tenant_id, doctor_id);
+
 -- app_private.job_outbox
 create table app_private.job_outbox (
   tenant_id uuid not null,
@@ -229,6 +252,20 @@ comment on column app_private.user_secrets.user_id is 'The user the password bel
 comment on column app_private.user_secrets.password_hash is 'argon2id hash in PHC string format; the server never stores or logs the password itself.';
 comment on column app_private.user_secrets.password_set_at is 'When the password was last set.';
 comment on column app_private.user_secrets.tenant_id is 'The user''s tenant: where the row lives under Citus.';
+
+-- app_private.waitlist_offer_tokens
+create table app_private.waitlist_offer_tokens (
+  tenant_id uuid not null,
+  offer_id uuid not null,
+  token_hash bytea not null,
+  constraint waitlist_offer_tokens_offer_fkey FOREIGN KEY (tenant_id, offer_id) REFERENCES app_public.waitlist_offers(tenant_id, id) ON DELETE CASCADE,
+  constraint waitlist_offer_tokens_pkey PRIMARY KEY (tenant_id, offer_id)
+);
+comment on table app_private.waitlist_offer_tokens is 'The key of each offer''s link: only its SHA-256. It answers the offer once, while it is pending.';
+comment on column app_private.waitlist_offer_tokens.tenant_id is 'The offer''s tenant: where the row lives under Citus.';
+comment on column app_private.waitlist_offer_tokens.offer_id is 'The offer the link answers, and no other.';
+comment on column app_private.waitlist_offer_tokens.token_hash is 'SHA-256 of the token in the link.';
+CREATE INDEX waitlist_offer_tokens_token_hash_idx ON app_private.waitlist_offer_tokens USING btree (token_hash);
 
 -- app_public.appointment_notices
 create table app_public.appointment_notices (
@@ -479,6 +516,8 @@ CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id
 CREATE TRIGGER _400_check_booking_rules BEFORE INSERT OR UPDATE OF starts_at, ends_at, doctor_id, office_id, status, outside_hours ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_booking_rules();
 CREATE TRIGGER _500_count_revision BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__count_revision();
 CREATE TRIGGER _900_queue_notice AFTER INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__queue_notice();
+CREATE TRIGGER _910_free_slot AFTER DELETE OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__free_slot();
+CREATE TRIGGER _920_withdraw_offers AFTER INSERT OR UPDATE OF starts_at, ends_at, doctor_id, status ON app_public.appointments FOR EACH ROW WHEN (app_private.holds_slot(new.status)) EXECUTE FUNCTION app_private.tg_appointments__withdraw_offers();
 grant delete, select on table app_public.appointments to clinic_user;
 grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
 grant update (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
@@ -1134,6 +1173,173 @@ grant delete, select on table app_public.visit_types to clinic_user;
 grant insert (name, duration_minutes, buffer_before_minutes, buffer_after_minutes, is_active) on table app_public.visit_types to clinic_user;
 grant update (name, duration_minutes, buffer_before_minutes, buffer_after_minutes, is_active) on table app_public.visit_types to clinic_user;
 
+-- app_public.waitlist_entries
+create table app_public.waitlist_entries (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  patient_id uuid not null,
+  doctor_id uuid,
+  office_id character varying(50),
+  specialty text,
+  visit_type_id uuid,
+  duration_minutes integer,
+  earliest_date date not null,
+  latest_date date not null,
+  weekdays integer[],
+  earliest_time time without time zone,
+  latest_time time without time zone,
+  status text default 'waiting'::text not null,
+  appointment_id uuid,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint waitlist_entries_appointment_fkey FOREIGN KEY (tenant_id, appointment_id) REFERENCES app_public.appointments(tenant_id, id),
+  constraint waitlist_entries_dates_check CHECK (((latest_date >= earliest_date) AND isfinite(earliest_date) AND isfinite(latest_date))),
+  constraint waitlist_entries_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
+  constraint waitlist_entries_duration_minutes_check CHECK (((duration_minutes >= 5) AND (duration_minutes <= 480))),
+  constraint waitlist_entries_length_check CHECK (((visit_type_id IS NULL) <> (duration_minutes IS NULL))),
+  constraint waitlist_entries_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
+  constraint waitlist_entries_specialty_check CHECK ((length(specialty) <= 200)),
+  constraint waitlist_entries_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'booked'::text, 'cancelled'::text]))),
+  constraint waitlist_entries_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint waitlist_entries_tenant_id_id_key UNIQUE (tenant_id, id),
+  constraint waitlist_entries_times_check CHECK ((earliest_time < latest_time)),
+  constraint waitlist_entries_visit_type_fkey FOREIGN KEY (tenant_id, visit_type_id) REFERENCES app_public.visit_types(tenant_id, id),
+  constraint waitlist_entries_weekdays_check CHECK (((weekdays <@ ARRAY[1, 2, 3, 4, 5, 6, 7]) AND ((cardinality(weekdays) >= 1) AND (cardinality(weekdays) <= 7))))
+);
+comment on table app_public.waitlist_entries is '@primaryKey id
+Patients waiting for a visit: for a doctor, or any doctor of an office or a specialty; a visit type or a duration; a window of dates, weekdays and local times. When a booked slot frees, the oldest matching entry is offered it by e-mail (`waitlistOffers`). Everyone in the tenant reads them; admins and receptionists manage them.';
+comment on column app_public.waitlist_entries.id is 'Identifier of the entry.';
+comment on column app_public.waitlist_entries.tenant_id is 'The tenant; set from the signed-in user''s token, never by the client.';
+comment on column app_public.waitlist_entries.patient_id is 'The patient waiting. Only a patient with an e-mail address who accepts appointment e-mails is offered slots.';
+comment on column app_public.waitlist_entries.doctor_id is 'The doctor wanted; NULL: any doctor (of `officeId` and `specialty`, when given).';
+comment on column app_public.waitlist_entries.office_id is 'The office wanted (an office `id`); NULL: any.';
+comment on column app_public.waitlist_entries.specialty is 'With no doctor: any doctor of this specialty; NULL: any.';
+comment on column app_public.waitlist_entries.visit_type_id is 'The kind of visit; its duration is what the freed slot must hold. Give it or `durationMinutes`.';
+comment on column app_public.waitlist_entries.duration_minutes is 'How long the visit lasts, when no visit type is given.';
+comment on column app_public.waitlist_entries.earliest_date is 'First acceptable local date.';
+comment on column app_public.waitlist_entries.latest_date is 'Last acceptable local date.';
+comment on column app_public.waitlist_entries.weekdays is 'Acceptable ISO weekdays (1 Monday to 7 Sunday); NULL: any.';
+comment on column app_public.waitlist_entries.earliest_time is 'Earliest local start time; NULL: any.';
+comment on column app_public.waitlist_entries.latest_time is 'Latest local end time; NULL: any.';
+comment on column app_public.waitlist_entries.status is '`waiting`, `booked` (the patient accepted an offer: see appointmentId) or `cancelled` (by staff).';
+comment on column app_public.waitlist_entries.appointment_id is '@behavior -insert -update
+The appointment the patient booked from an offer.';
+comment on column app_public.waitlist_entries.created_at is 'When the entry was added: older entries are offered first.';
+comment on column app_public.waitlist_entries.updated_at is 'When the entry was last changed.';
+comment on constraint waitlist_entries_appointment_fkey on app_public.waitlist_entries is '@fieldName appointment
+@foreignFieldName waitlistEntries
+The appointment booked from an offer.';
+comment on constraint waitlist_entries_doctor_fkey on app_public.waitlist_entries is '@fieldName doctor
+@foreignFieldName waitlistEntries
+The doctor, always of the same tenant.';
+comment on constraint waitlist_entries_patient_fkey on app_public.waitlist_entries is '@fieldName patient
+@foreignFieldName waitlistEntries
+The patient, always of the same tenant.';
+comment on constraint waitlist_entries_tenant_id_id_key on app_public.waitlist_entries is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+comment on constraint waitlist_entries_visit_type_fkey on app_public.waitlist_entries is '@fieldName visitType
+@foreignFieldName waitlistEntries
+The visit type, always of the same tenant.';
+CREATE INDEX waitlist_entries_appointment_idx ON app_public.waitlist_entries USING btree (tenant_id, appointment_id);
+CREATE INDEX waitlist_entries_doctor_idx ON app_public.waitlist_entries USING btree (tenant_id, doctor_id);
+CREATE INDEX waitlist_entries_patient_idx ON app_public.waitlist_entries USING btree (tenant_id, patient_id);
+CREATE INDEX waitlist_entries_visit_type_idx ON app_public.waitlist_entries USING btree (tenant_id, visit_type_id);
+CREATE INDEX waitlist_entries_waiting_idx ON app_public.waitlist_entries USING btree (tenant_id, created_at) WHERE (status = 'waiting'::text);
+comment on index app_public.waitlist_entries_waiting_idx is 'app_private.offer_freed_slot: a tenant''s waiting entries, oldest first.';
+alter table app_public.waitlist_entries enable row level security;
+alter table app_public.waitlist_entries force row level security;
+create policy delete_as_front_desk on app_public.waitlist_entries
+  for delete to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
+comment on policy delete_as_front_desk on app_public.waitlist_entries is 'Admins and receptionists delete entries added by mistake (prefer status `cancelled`).';
+create policy insert_as_front_desk on app_public.waitlist_entries
+  for insert to clinic_user
+  with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
+comment on policy insert_as_front_desk on app_public.waitlist_entries is 'Admins and receptionists put patients on the waitlist.';
+create policy select_own_tenant on app_public.waitlist_entries
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.waitlist_entries is 'Everyone in the tenant reads the waitlist.';
+create policy update_as_front_desk on app_public.waitlist_entries
+  for update to clinic_user
+  using (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))))
+  with check (((tenant_id = app_public.current_tenant_id()) AND (app_public.current_user_role() = ANY (ARRAY['admin'::text, 'receptionist'::text]))));
+comment on policy update_as_front_desk on app_public.waitlist_entries is 'Admins and receptionists change or cancel entries.';
+CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.waitlist_entries FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
+CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.waitlist_entries FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
+CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id ON app_public.waitlist_entries FOR EACH ROW WHEN (((new.doctor_id IS NOT NULL) AND (new.office_id IS NOT NULL))) EXECUTE FUNCTION app_private.tg__check_office();
+grant delete, select on table app_public.waitlist_entries to clinic_user;
+grant insert (patient_id, doctor_id, office_id, specialty, visit_type_id, duration_minutes, earliest_date, latest_date, weekdays, earliest_time, latest_time) on table app_public.waitlist_entries to clinic_user;
+grant update (doctor_id, office_id, specialty, visit_type_id, duration_minutes, earliest_date, latest_date, weekdays, earliest_time, latest_time, status) on table app_public.waitlist_entries to clinic_user;
+
+-- app_public.waitlist_offers
+create table app_public.waitlist_offers (
+  id uuid default gen_random_uuid() not null,
+  tenant_id uuid default app_public.current_tenant_id() not null,
+  entry_id uuid not null,
+  freed_slot_id uuid not null,
+  doctor_id uuid not null,
+  office_id character varying(50),
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone not null,
+  status text default 'pending'::text not null,
+  expires_at timestamp with time zone not null,
+  appointment_id uuid,
+  created_at timestamp with time zone default now() not null,
+  decided_at timestamp with time zone,
+  constraint waitlist_offers_appointment_fkey FOREIGN KEY (tenant_id, appointment_id) REFERENCES app_public.appointments(tenant_id, id),
+  constraint waitlist_offers_doctor_fkey FOREIGN KEY (tenant_id, doctor_id) REFERENCES app_public.doctors(tenant_id, id),
+  constraint waitlist_offers_entry_fkey FOREIGN KEY (tenant_id, entry_id) REFERENCES app_public.waitlist_entries(tenant_id, id) ON DELETE CASCADE,
+  constraint waitlist_offers_freed_slot_fkey FOREIGN KEY (tenant_id, freed_slot_id) REFERENCES app_private.freed_slots(tenant_id, id) ON DELETE CASCADE,
+  constraint waitlist_offers_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'accepted'::text, 'declined'::text, 'expired'::text, 'withdrawn'::text]))),
+  constraint waitlist_offers_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE,
+  constraint waitlist_offers_tenant_id_id_key UNIQUE (tenant_id, id)
+);
+comment on table app_public.waitlist_offers is '@primaryKey id
+@behavior -insert -update -delete
+Freed slots offered to waiting patients, and what became of each offer: `pending` (held for the patient until expiresAt), `accepted` (booked: appointmentId), `declined`, `expired`, or `withdrawn` (the slot was booked by staff meanwhile, or could no longer be booked). Everyone in the tenant reads them; nobody writes them but the database.';
+comment on column app_public.waitlist_offers.id is 'Identifier of the offer.';
+comment on column app_public.waitlist_offers.tenant_id is 'The tenant.';
+comment on column app_public.waitlist_offers.entry_id is 'The waitlist entry offered the slot.';
+comment on column app_public.waitlist_offers.freed_slot_id is 'The freed time it comes from.';
+comment on column app_public.waitlist_offers.doctor_id is 'The doctor of the offered visit.';
+comment on column app_public.waitlist_offers.office_id is 'The office of the offered visit.';
+comment on column app_public.waitlist_offers.starts_at is 'Start of the offered visit.';
+comment on column app_public.waitlist_offers.ends_at is 'End of the offered visit (the entry''s duration).';
+comment on column app_public.waitlist_offers.status is '`pending`, `accepted`, `declined`, `expired` or `withdrawn`.';
+comment on column app_public.waitlist_offers.expires_at is 'Until when the slot is held for the patient.';
+comment on column app_public.waitlist_offers.appointment_id is 'The appointment booked when the patient accepted.';
+comment on column app_public.waitlist_offers.created_at is 'When the slot was offered.';
+comment on column app_public.waitlist_offers.decided_at is 'When the patient answered, the hold expired or the offer was withdrawn.';
+comment on constraint waitlist_offers_appointment_fkey on app_public.waitlist_offers is '@fieldName appointment
+@foreignFieldName waitlistOffers
+The appointment booked from the offer.';
+comment on constraint waitlist_offers_doctor_fkey on app_public.waitlist_offers is '@fieldName doctor
+@foreignFieldName waitlistOffers
+The doctor, always of the same tenant.';
+comment on constraint waitlist_offers_entry_fkey on app_public.waitlist_offers is '@fieldName entry
+@foreignFieldName offers
+The entry, always of the same tenant.';
+comment on constraint waitlist_offers_freed_slot_fkey on app_public.waitlist_offers is '@behavior -manyToOne -oneToMany
+The freed time, always of the same tenant.';
+comment on constraint waitlist_offers_tenant_id_id_key on app_public.waitlist_offers is '@behavior -single -update -delete
+Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
+CREATE INDEX waitlist_offers_appointment_idx ON app_public.waitlist_offers USING btree (tenant_id, appointment_id);
+CREATE INDEX waitlist_offers_doctor_idx ON app_public.waitlist_offers USING btree (tenant_id, doctor_id, starts_at);
+CREATE INDEX waitlist_offers_entry_idx ON app_public.waitlist_offers USING btree (tenant_id, entry_id);
+CREATE INDEX waitlist_offers_freed_slot_idx ON app_public.waitlist_offers USING btree (tenant_id, freed_slot_id);
+CREATE UNIQUE INDEX waitlist_offers_one_pending_per_slot ON app_public.waitlist_offers USING btree (tenant_id, freed_slot_id) WHERE (status = 'pending'::text);
+comment on index app_public.waitlist_offers_one_pending_per_slot is 'A freed slot is held for one patient at a time.';
+CREATE INDEX waitlist_offers_pending_expiry_idx ON app_public.waitlist_offers USING btree (expires_at) WHERE (status = 'pending'::text);
+comment on index app_public.waitlist_offers_pending_expiry_idx is 'app_private.expire_waitlist_offers: the holds that ran out, in every tenant.';
+alter table app_public.waitlist_offers enable row level security;
+alter table app_public.waitlist_offers force row level security;
+create policy select_own_tenant on app_public.waitlist_offers
+  for select to clinic_user
+  using ((tenant_id = app_public.current_tenant_id()));
+comment on policy select_own_tenant on app_public.waitlist_offers is 'Everyone in the tenant sees the offers and their outcomes.';
+grant select on table app_public.waitlist_offers to clinic_user;
+
 -- app_public.working_hours
 create table app_public.working_hours (
   id uuid default gen_random_uuid() not null,
@@ -1259,6 +1465,62 @@ end;
 $function$;
 comment on function app_private.account_email_token(uuid) is 'The set-password token for a user''s account e-mail (valid 72 hours), or NULL when the user has a live token an admin handed over: the e-mail never replaces a link given by hand (it may replace its own, from an attempt that was not sent). Only its SHA-256 is stored. Owner only: the worker calls it.';
 
+CREATE OR REPLACE FUNCTION app_private.answer_waitlist_offer(token text, accept boolean)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_tenant_id uuid;
+  v_offer_id uuid;
+  v_offer app_public.waitlist_offers;
+  v_entry app_public.waitlist_entries;
+  v_appointment_id uuid;
+begin
+  select k.tenant_id, k.offer_id into v_tenant_id, v_offer_id from app_private.waitlist_offer_tokens k
+    where k.token_hash = sha256(convert_to(coalesce(answer_waitlist_offer.token, ''), 'UTF8'));
+  -- The offer's row lock orders two answers: the second finds it decided.
+  select * into v_offer from app_public.waitlist_offers o where o.tenant_id = v_tenant_id and o.id = v_offer_id for update;
+  if v_offer.id is null or v_offer.status <> 'pending' or v_offer.expires_at <= now() then
+    raise exception 'This offer is no longer available, or the link is not valid.' using errcode = 'TOKEN';
+  end if;
+  select * into v_entry from app_public.waitlist_entries e where e.tenant_id = v_tenant_id and e.id = v_offer.entry_id;
+  if not answer_waitlist_offer.accept then
+    update app_public.waitlist_offers o set status = 'declined', decided_at = now() where o.tenant_id = v_tenant_id and o.id = v_offer.id;
+    perform app_private.enqueue_job(v_tenant_id, 'offer_waitlist_slot',
+                                    jsonb_build_object('tenant_id', v_tenant_id, 'freed_slot_id', v_offer.freed_slot_id));
+    return 'declined';
+  end if;
+  if app_private.tenant_is_read_only(v_tenant_id) then
+    raise exception 'This offer is no longer available, or the link is not valid.' using errcode = 'TOKEN';
+  end if;
+  -- Accepted first, so the booking below does not withdraw its own offer.
+  update app_public.waitlist_offers o set status = 'accepted', decided_at = now() where o.tenant_id = v_tenant_id and o.id = v_offer.id;
+  begin
+    -- No claims here, so the appointments trigger would not check the rules: the patient's booking
+    -- passes them as a receptionist's would.
+    perform app_private.assert_booking_rules(v_tenant_id, v_offer.doctor_id, v_offer.office_id, v_offer.starts_at,
+                                             v_offer.ends_at, false, null);
+    insert into app_public.appointments (tenant_id, doctor_id, patient_id, office_id, starts_at, ends_at, visit_type_id)
+      values (v_tenant_id, v_offer.doctor_id, v_entry.patient_id, v_offer.office_id, v_offer.starts_at, v_offer.ends_at,
+              v_entry.visit_type_id)
+      returning id into v_appointment_id;
+  exception
+    when exclusion_violation or sqlstate 'HOURS' or sqlstate 'OFFIC' then
+      update app_public.waitlist_offers o set status = 'withdrawn', decided_at = now()
+        where o.tenant_id = v_tenant_id and o.id = v_offer.id;
+      return 'taken';
+  end;
+  update app_public.waitlist_offers o set appointment_id = v_appointment_id where o.tenant_id = v_tenant_id and o.id = v_offer.id;
+  update app_public.waitlist_entries e set status = 'booked', appointment_id = v_appointment_id
+    where e.tenant_id = v_tenant_id and e.id = v_entry.id;
+  return 'booked';
+end;
+$function$;
+comment on function app_private.answer_waitlist_offer(text,boolean) is 'The offer''s link: accept books the offered visit for the patient under every booking rule (`booked`; `taken` when the slot can no longer be booked, e.g. staff booked it), decline passes the slot to the next entry (`declined`). Raises TOKEN for an unknown token or an offer no longer pending, saying nothing else. SECURITY DEFINER: the patient is not signed in.';
+grant execute on function app_private.answer_waitlist_offer(text,boolean) to clinic_anonymous;
+
 CREATE OR REPLACE FUNCTION app_private.appointment_notice_email(tenant_id uuid, notice_id uuid)
  RETURNS TABLE(kind text, email public.citext, patient_id uuid, patient_name text, tenant_name text, time_zone text, appointment_id uuid, sequence integer, starts_at timestamp with time zone, ends_at timestamp with time zone, office_name text, office_address text)
  LANGUAGE plpgsql
@@ -1325,6 +1587,44 @@ begin
 end;
 $function$;
 comment on function app_private.appointment_notice_email(uuid,uuid) is 'What a queued patient notice says now: one row per visit it is about (a series confirmation lists its upcoming booked occurrences), with the kind to send (a change to a visit the patient was never told of is sent as its confirmation). Nothing when it must not be sent: then the notice is recorded as skipped with its reason. Only the clinic group, the time, the office and the patient''s name and address: never the reason, notes or anything clinical. Owner only: the worker calls it.';
+
+CREATE OR REPLACE FUNCTION app_private.assert_booking_rules(tenant_id uuid, doctor_id uuid, office_id text, starts_at timestamp with time zone, ends_at timestamp with time zone, outside_hours boolean, user_role text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_notice_minutes integer;
+  v_horizon_days integer;
+begin
+  if not (coalesce(assert_booking_rules.outside_hours, false) and assert_booking_rules.user_role = 'admin') then
+    select t.booking_notice_minutes, t.booking_horizon_days into v_notice_minutes, v_horizon_days
+      from app_public.tenants t where t.id = assert_booking_rules.tenant_id;
+    if assert_booking_rules.starts_at < now() and v_notice_minutes = 0 then
+      raise exception 'An appointment cannot start in the past; an admin may record one, marked outside hours.'
+        using errcode = 'HOURS';
+    end if;
+    if assert_booking_rules.starts_at < now() + make_interval(mins => v_notice_minutes) then
+      raise exception 'Appointments start at least % minutes from now (the booking notice); an admin may book sooner, marked outside hours.',
+        v_notice_minutes using errcode = 'HOURS';
+    end if;
+    if assert_booking_rules.starts_at >= now() + make_interval(days => v_horizon_days) then
+      raise exception 'Appointments are booked at most % days ahead (the booking horizon); an admin may book further, marked outside hours.',
+        v_horizon_days using errcode = 'HOURS';
+    end if;
+  end if;
+  if not coalesce(assert_booking_rules.outside_hours, false)
+     and not app_private.within_working_hours(assert_booking_rules.tenant_id, assert_booking_rules.doctor_id,
+                                              assert_booking_rules.office_id, assert_booking_rules.starts_at,
+                                              assert_booking_rules.ends_at) then
+    raise exception 'The doctor does not work then at that office; choose a free slot, or mark the appointment outside hours.'
+      using errcode = 'HOURS';
+  end if;
+end;
+$function$;
+comment on function app_private.assert_booking_rules(uuid,uuid,text,timestamp with time zone,timestamp with time zone,boolean,text) is 'The booking rules for a visit of a doctor at an office: inside the doctor''s working hours there and outside time off unless marked `outside_hours`; no sooner than the booking notice and within the horizon unless an admin (`user_role`) marked it. Raises HOURS.';
+grant execute on function app_private.assert_booking_rules(uuid,uuid,text,timestamp with time zone,timestamp with time zone,boolean,text) to clinic_user;
 
 CREATE OR REPLACE FUNCTION app_private.assert_clean_text(value text)
  RETURNS boolean
@@ -1572,6 +1872,29 @@ end;
 $function$;
 comment on function app_private.enqueue_job(uuid,text,jsonb) is 'Enqueues a graphile-worker job for a tenant through app_private.job_outbox, in the caller''s transaction. The one way triggers and functions enqueue jobs: it writes only the tenant''s own shard.';
 
+CREATE OR REPLACE FUNCTION app_private.expire_waitlist_offers(at timestamp with time zone DEFAULT now())
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_offer record;
+  v_count integer := 0;
+begin
+  for v_offer in
+    update app_public.waitlist_offers o set status = 'expired', decided_at = now()
+      where o.status = 'pending' and o.expires_at <= at
+      returning o.tenant_id, o.freed_slot_id
+  loop
+    perform app_private.enqueue_job(v_offer.tenant_id, 'offer_waitlist_slot',
+                                    jsonb_build_object('tenant_id', v_offer.tenant_id, 'freed_slot_id', v_offer.freed_slot_id));
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$function$;
+comment on function app_private.expire_waitlist_offers(timestamp with time zone) is 'Ends the holds that ran out by `at` (default now) and passes each slot on to the next entry; returns how many. Owner only: the worker''s cron job calls it every minute.';
+
 CREATE OR REPLACE FUNCTION app_private.extend_trial(tenant text, days integer)
  RETURNS app_public.tenants
  LANGUAGE plpgsql
@@ -1767,6 +2090,23 @@ end;
 $function$;
 comment on function app_private.new_unsubscribe_token(uuid,uuid) is 'A new unsubscribe token for one patient e-mail (valid a year). Only its SHA-256 is stored. Owner only: the worker calls it when it composes the e-mail.';
 
+CREATE OR REPLACE FUNCTION app_private.new_waitlist_offer_token(tenant_id uuid, offer_id uuid)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_token text := encode(gen_random_bytes(32), 'hex');
+begin
+  insert into app_private.waitlist_offer_tokens (tenant_id, offer_id, token_hash)
+    values (new_waitlist_offer_token.tenant_id, new_waitlist_offer_token.offer_id, sha256(convert_to(v_token, 'UTF8')))
+    on conflict (tenant_id, offer_id) do update set token_hash = excluded.token_hash;
+  return v_token;
+end;
+$function$;
+comment on function app_private.new_waitlist_offer_token(uuid,uuid) is 'The token of an offer''s link, replacing an earlier one (from an attempt that was not sent). Only its SHA-256 is stored. Owner only: the worker calls it when it composes the e-mail.';
+
 CREATE OR REPLACE FUNCTION app_private.notification_report(tenant text, since timestamp with time zone, before timestamp with time zone)
  RETURNS TABLE(created_at timestamp with time zone, kind text, status text, skip_reason text, delivery text, decided_at timestamp with time zone, appointment_id uuid, series_id uuid, patient_id uuid, lead_minutes integer)
  LANGUAGE plpgsql
@@ -1789,6 +2129,73 @@ begin
 end;
 $function$;
 comment on function app_private.notification_report(text,timestamp with time zone,timestamp with time zone) is 'A tenant''s (id or slug) patient notices queued in [since, before): kind, status (queued, sent, skipped with its reason), and the mail delivery (`accepted`, or `unknown` when sending was interrupted). Ids only, no patient data. Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.offer_freed_slot(tenant_id uuid, freed_slot_id uuid, hold interval)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := offer_freed_slot.tenant_id;
+  v_slot app_private.freed_slots;
+  v_time_zone text;
+  v_specialty text;
+  v_local timestamp;
+  v_entry record;
+  v_offer_id uuid;
+begin
+  -- A retried job finds its own offer, and sends it (once: the delivery rule).
+  select o.id into v_offer_id from app_public.waitlist_offers o
+    where o.tenant_id = v_tenant_id and o.freed_slot_id = offer_freed_slot.freed_slot_id and o.status = 'pending';
+  if found then
+    return v_offer_id;
+  end if;
+  select * into v_slot from app_private.freed_slots s where s.tenant_id = v_tenant_id and s.id = offer_freed_slot.freed_slot_id;
+  if not found or v_slot.starts_at <= now()
+     or exists (select 1 from app_public.waitlist_offers o
+                where o.tenant_id = v_tenant_id and o.freed_slot_id = v_slot.id and o.status = 'accepted')
+     or exists (select 1 from app_public.appointments a
+                where a.tenant_id = v_tenant_id and a.doctor_id = v_slot.doctor_id and app_private.holds_slot(a.status)
+                  and tstzrange(a.starts_at, a.ends_at) && tstzrange(v_slot.starts_at, v_slot.ends_at)) then
+    return null; -- gone, taken from the waitlist, or booked again
+  end if;
+  select t.time_zone into v_time_zone from app_public.tenants t where t.id = v_tenant_id;
+  select d.specialty into v_specialty from app_public.doctors d where d.tenant_id = v_tenant_id and d.id = v_slot.doctor_id;
+  v_local := v_slot.starts_at at time zone v_time_zone;
+  -- The oldest waiting entry the slot suits, that was not offered it before and holds no other offer.
+  select e.id, coalesce(v.duration_minutes, e.duration_minutes) as minutes into v_entry
+  from app_public.waitlist_entries e
+  join app_public.patients p on p.tenant_id = e.tenant_id and p.id = e.patient_id
+  left join app_public.visit_types v on v.tenant_id = e.tenant_id and v.id = e.visit_type_id
+  where e.tenant_id = v_tenant_id and e.status = 'waiting'
+    and p.email is not null and p.email_consent
+    and (e.doctor_id = v_slot.doctor_id
+         or (e.doctor_id is null and (e.specialty is null or e.specialty = v_specialty)))
+    and (e.office_id is null or e.office_id = v_slot.office_id)
+    and v_slot.starts_at + make_interval(mins => coalesce(v.duration_minutes, e.duration_minutes)) <= v_slot.ends_at
+    and v_local::date between e.earliest_date and e.latest_date
+    and (e.weekdays is null or extract(isodow from v_local)::integer = any(e.weekdays))
+    and (e.earliest_time is null or v_local::time >= e.earliest_time)
+    and (e.latest_time is null
+         or (v_local + make_interval(mins => coalesce(v.duration_minutes, e.duration_minutes)))::time <= e.latest_time)
+    and not exists (select 1 from app_public.waitlist_offers o
+                    where o.tenant_id = v_tenant_id and o.entry_id = e.id
+                      and (o.freed_slot_id = v_slot.id or o.status = 'pending'))
+  order by e.created_at, e.id
+  limit 1;
+  if v_entry.id is null then
+    return null;
+  end if;
+  insert into app_public.waitlist_offers (tenant_id, entry_id, freed_slot_id, doctor_id, office_id, starts_at, ends_at, expires_at)
+    values (v_tenant_id, v_entry.id, v_slot.id, v_slot.doctor_id, v_slot.office_id, v_slot.starts_at,
+            v_slot.starts_at + make_interval(mins => v_entry.minutes), least(now() + offer_freed_slot.hold, v_slot.starts_at))
+    on conflict (tenant_id, freed_slot_id) where status = 'pending' do nothing
+    returning id into v_offer_id;
+  return v_offer_id;
+end;
+$function$;
+comment on function app_private.offer_freed_slot(uuid,uuid,interval) is 'Offers a freed slot to the oldest waiting entry it suits (doctor, or office and specialty; duration; dates, weekdays and local times), held for `hold`, and returns the offer: the pending one when the slot is already held, NULL when it is past, booked again, or suits nobody who has not had it. Only patients with an e-mail address and consent are offered slots. Safe to run twice: one pending offer per slot. Owner only: the worker calls it.';
 
 CREATE OR REPLACE FUNCTION app_private.queue_appointment_notice(tenant_id uuid, patient_id uuid, appointment_id uuid, series_id uuid, kind text, sequence integer, visit_starts_at timestamp with time zone)
  RETURNS void
@@ -2340,10 +2747,6 @@ CREATE OR REPLACE FUNCTION app_private.tg_appointments__check_booking_rules()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
-declare
-  v_role text := app_public.current_user_role();
-  v_notice_minutes integer;
-  v_horizon_days integer;
 begin
   -- Sessions without claims are the owner or an operator; API sessions without claims write nothing.
   -- An insert is checked whatever its status (a cancelled or no-show visit in the past could
@@ -2359,28 +2762,8 @@ begin
               and (new.outside_hours or not old.outside_hours))) then
     return new; -- neither booked, moved, re-activated nor unmarked: later changes of hours leave it be
   end if;
-
-  if not (coalesce(new.outside_hours, false) and v_role = 'admin') then
-    select t.booking_notice_minutes, t.booking_horizon_days into v_notice_minutes, v_horizon_days
-      from app_public.tenants t where t.id = new.tenant_id;
-    if new.starts_at < now() and v_notice_minutes = 0 then
-      raise exception 'An appointment cannot start in the past; an admin may record one, marked outside hours.'
-        using errcode = 'HOURS';
-    end if;
-    if new.starts_at < now() + make_interval(mins => v_notice_minutes) then
-      raise exception 'Appointments start at least % minutes from now (the booking notice); an admin may book sooner, marked outside hours.',
-        v_notice_minutes using errcode = 'HOURS';
-    end if;
-    if new.starts_at >= now() + make_interval(days => v_horizon_days) then
-      raise exception 'Appointments are booked at most % days ahead (the booking horizon); an admin may book further, marked outside hours.',
-        v_horizon_days using errcode = 'HOURS';
-    end if;
-  end if;
-  if not coalesce(new.outside_hours, false)
-     and not app_private.within_working_hours(new.tenant_id, new.doctor_id, new.office_id, new.starts_at, new.ends_at) then
-    raise exception 'The doctor does not work then at that office; choose a free slot, or mark the appointment outside hours.'
-      using errcode = 'HOURS';
-  end if;
+  perform app_private.assert_booking_rules(new.tenant_id, new.doctor_id, new.office_id, new.starts_at, new.ends_at,
+                                           new.outside_hours, app_public.current_user_role());
   return new;
 end;
 $function$;
@@ -2424,6 +2807,32 @@ end;
 $function$;
 comment on function app_private.tg_appointments__count_revision() is 'Counts a revision the patient must hear of (see appointments.sequence); any other change keeps the count.';
 
+CREATE OR REPLACE FUNCTION app_private.tg_appointments__free_slot()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+begin
+  -- Time freed: a visit ahead that held a slot no longer holds it, or not at that time or doctor.
+  if old.starts_at <= now() or not app_private.holds_slot(old.status)
+     or (tg_op = 'UPDATE' and app_private.holds_slot(new.status)
+         and (new.starts_at, new.ends_at, new.doctor_id) is not distinct from (old.starts_at, old.ends_at, old.doctor_id)) then
+    return null;
+  end if;
+  if exists (select 1 from app_public.waitlist_entries e where e.tenant_id = old.tenant_id and e.status = 'waiting') then
+    insert into app_private.freed_slots (tenant_id, doctor_id, office_id, starts_at, ends_at)
+      values (old.tenant_id, old.doctor_id, old.office_id, old.starts_at, old.ends_at)
+      returning id into v_id;
+    perform app_private.enqueue_job(old.tenant_id, 'offer_waitlist_slot', jsonb_build_object('tenant_id', old.tenant_id, 'freed_slot_id', v_id));
+  end if;
+  return null;
+end;
+$function$;
+comment on function app_private.tg_appointments__free_slot() is 'Records the time a cancelled, moved or deleted visit frees, and enqueues its offer to the waitlist, when the tenant has patients waiting. Runs on the shard of the row (under Citus), writing only that tenant''s rows.';
+
 CREATE OR REPLACE FUNCTION app_private.tg_appointments__queue_notice()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2450,6 +2859,31 @@ begin
 end;
 $function$;
 comment on function app_private.tg_appointments__queue_notice() is 'Queues the patient''s confirmation of a booked appointment (one for a whole series), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun. It runs on the shard of the row (under Citus), writing only that tenant''s rows.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_appointments__withdraw_offers()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_id uuid;
+begin
+  -- Staff booked into a held slot: the hold gives way. An offer being accepted at this moment is
+  -- locked by its answer and skipped: that answer then meets this booking in the exclusion
+  -- constraint and withdraws its own offer, so neither waits for the other (no deadlock).
+  for v_id in
+    select o.id from app_public.waitlist_offers o
+    where o.tenant_id = new.tenant_id and o.doctor_id = new.doctor_id and o.status = 'pending'
+      and tstzrange(o.starts_at, o.ends_at) && tstzrange(new.starts_at, new.ends_at)
+    for update skip locked
+  loop
+    update app_public.waitlist_offers o set status = 'withdrawn', decided_at = now() where o.tenant_id = new.tenant_id and o.id = v_id;
+  end loop;
+  return null;
+end;
+$function$;
+comment on function app_private.tg_appointments__withdraw_offers() is 'Withdraws the pending waitlist offers a new or moved booking overlaps: a slot booked by staff meanwhile ends the offer.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_doctors__check_plan_limit()
  RETURNS trigger
@@ -2723,6 +3157,29 @@ comment on function app_private.uuid_or_null(text) is 'The text as a uuid, or NU
 grant execute on function app_private.uuid_or_null(text) to clinic_anonymous;
 grant execute on function app_private.uuid_or_null(text) to clinic_authenticator;
 grant execute on function app_private.uuid_or_null(text) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_private.waitlist_offer_email(tenant_id uuid, offer_id uuid)
+ RETURNS TABLE(email public.citext, patient_id uuid, patient_name text, tenant_name text, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, expires_at timestamp with time zone, office_name text, office_address text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  return query
+  select p.email, p.id, p.full_name, t.name, t.time_zone, o.starts_at, o.ends_at, o.expires_at,
+         f.value ->> 'name', f.value ->> 'address'
+  from app_public.waitlist_offers o
+  join app_public.waitlist_entries e on e.tenant_id = o.tenant_id and e.id = o.entry_id
+  join app_public.patients p on p.tenant_id = e.tenant_id and p.id = e.patient_id
+  join app_public.tenants t on t.id = o.tenant_id
+  join app_public.doctors d on d.tenant_id = o.tenant_id and d.id = o.doctor_id
+  left join lateral jsonb_array_elements(d.offices) f(value) on f.value ->> 'id' = o.office_id
+  where o.tenant_id = waitlist_offer_email.tenant_id and o.id = waitlist_offer_email.offer_id and o.status = 'pending'
+    and p.email is not null and p.email_consent;
+end;
+$function$;
+comment on function app_private.waitlist_offer_email(uuid,uuid) is 'Recipient and facts of a pending offer''s e-mail: the clinic group, the time in its zone, the office and the hold''s end; nothing once the offer is no longer pending or the patient withdrew consent. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.welcome_email(tenant_id uuid)
  RETURNS TABLE(user_id uuid, email public.citext, full_name text, tenant_name text, trial_ends_at timestamp with time zone, time_zone text)

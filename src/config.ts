@@ -148,6 +148,11 @@ export const VARIABLES = {
     range: [50, 60_000],
     meaning: "how often the worker moves jobs from the outbox into the queue, milliseconds (the most a job waits)",
   },
+  WAITLIST_HOLD_MINUTES: {
+    default: 30,
+    range: [5, 1440],
+    meaning: "how long a freed slot offered to a waiting patient is held for them, minutes",
+  },
   SMTP_URL: {
     defaultText: "outbox",
     meaning: "`smtp://user:pass@host:587` or `smtps://…:465`; unset: `.eml` files in `DATA_DIR/outbox/`",
@@ -284,6 +289,8 @@ export interface Config {
   workerConcurrency: number;
   /** How often the worker drains app_private.job_outbox, milliseconds. */
   jobOutboxIntervalMs: number;
+  /** How long a waitlist offer holds its slot, minutes. */
+  waitlistHoldMinutes: number;
   mail: MailConfig;
   /** pino log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: string;
@@ -520,6 +527,7 @@ export function loadConfig(env: Environment = process.env): Config {
     runWorker: flag(env, "RUN_WORKER"),
     workerConcurrency: integer(env, "WORKER_CONCURRENCY"),
     jobOutboxIntervalMs: integer(env, "JOB_OUTBOX_INTERVAL_MS"),
+    waitlistHoldMinutes: integer(env, "WAITLIST_HOLD_MINUTES"),
     mail: {
       smtpUrl,
       outbox: path.join(dataDir, "outbox"),

@@ -47,6 +47,7 @@ async function main(config: Config, logger: Logger) {
           mailer,
           appUrl: config.mail.appUrl,
           publicUrl: config.mail.publicUrl,
+          waitlistHoldMinutes: config.waitlistHoldMinutes,
           logger,
           metrics,
         })

@@ -12,7 +12,7 @@ import { authRouter, type AuthSettings } from "./auth/routes";
 import type { CorsOrigins } from "./config";
 import { corsFor } from "./cors";
 import { pagesRouter } from "./pages";
-import { unsubscribeRouter } from "./unsubscribe";
+import { patientPagesRouter } from "./patient-pages";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
 import { ApiError, internalError } from "./errors";
 import { makePreset, type ApiRoles } from "./graphile.config";
@@ -107,7 +107,7 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   app.use(["/auth", "/graphql"], corsFor(corsOrigins));
   app.use("/auth", authRouter(pool, options.auth, corsOrigins));
   if (options.servePages) app.use(pagesRouter());
-  app.use(unsubscribeRouter(pool));
+  app.use(patientPagesRouter(pool));
   const limits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
   const requestsPerMinute = options.graphqlRequestsPerMinute ?? DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE;
   app.use(

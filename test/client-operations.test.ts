@@ -155,6 +155,27 @@ describe("with GRAPHQL_TRUSTED_DOCUMENTS_DIR set to client/trusted-documents/", 
       emailConsentChangedAt: expect.any(String),
       emailConsentChangedByUser: { fullName: "Ada Admin" },
     });
+    const { createWaitlistEntry } = await byId(generated.AddToWaitlistDocument, {
+      patientId,
+      doctorId: clinic.doctor.doctorId,
+      durationMinutes: 30,
+      earliestDate: "2027-01-04",
+      latestDate: "2027-01-29",
+      weekdays: [1, 3],
+      earliestTime: "08:00",
+      latestTime: "12:00",
+    });
+    expect(createWaitlistEntry?.waitlistEntry?.status).toBe("waiting");
+    const waitlist = await byId(generated.WaitlistDocument, {});
+    expect(waitlist.waitlistEntries?.nodes).toEqual([
+      {
+        rowId: createWaitlistEntry?.waitlistEntry?.rowId,
+        earliestDate: "2027-01-04",
+        latestDate: "2027-01-29",
+        patient: { fullName: "Iria Trusted" },
+        offers: { nodes: [] },
+      },
+    ]);
     const { updateTenant } = await byId(generated.SetRemindersDocument, {
       tenantId: clinic.tenantId,
       reminderLeadMinutes: 2880,

@@ -12,6 +12,8 @@ import { asOwner, ownerUrl } from "./helpers";
 
 export const APP_URL = "https://app.clinic.test";
 export const PUBLIC_URL = "https://api.clinic.test";
+/** The hold of waitlist offers in tests, minutes. */
+export const WAITLIST_HOLD_MINUTES = 30;
 
 export interface CapturedMail {
   to: string;
@@ -106,7 +108,7 @@ export const drainOutbox = () => asOwner((client) => client.query("select app_pr
  * graphile-worker's backoff.
  */
 export function jobRunner(mailer: Mailer, now?: () => Date, appUrl = APP_URL, publicUrl = PUBLIC_URL) {
-  const taskList = makeTaskList({ mailer, appUrl, publicUrl, now });
+  const taskList = makeTaskList({ mailer, appUrl, publicUrl, waitlistHoldMinutes: WAITLIST_HOLD_MINUTES, now });
   return {
     run: async () => {
       await drainOutbox();

@@ -271,6 +271,7 @@ describe("worker and e-mail metrics", () => {
       mailer,
       appUrl: "http://app.test",
       publicUrl: "http://api.test",
+      waitlistHoldMinutes: 30,
       logger: createLogger({ level: "silent", pretty: false }),
       metrics,
     });

@@ -194,7 +194,7 @@ describe("the crontab on real workers", () => {
     );
 
   async function withWorkers<T>(count: number, work: () => Promise<T>): Promise<T> {
-    const taskList = makeTaskList({ mailer: smtpMailer(smtp), appUrl: APP_URL, publicUrl: PUBLIC_URL });
+    const taskList = makeTaskList({ mailer: smtpMailer(smtp), appUrl: APP_URL, publicUrl: PUBLIC_URL, waitlistHoldMinutes: 30 });
     const workers = await Promise.all(
       Array.from({ length: count }, () =>
         run({

@@ -60,6 +60,7 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
     "app_private.login_candidate", // login: nobody is signed in yet
     "app_private.set_password_with_token", // account activation: nobody is signed in yet
     "app_private.unsubscribe_patient", // the link in a patient's e-mail: patients never sign in
+    "app_private.answer_waitlist_offer", // the waitlist offer's link: patients never sign in
     "app_private.create_refresh_token", // the server starts a session after it verified a password
     "app_private.rotate_refresh_token", // refresh: the access token has expired, so nobody is signed in
     "app_private.revoke_refresh_token", // logout with only the refresh token

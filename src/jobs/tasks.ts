@@ -13,10 +13,14 @@
  *   send_appointment_notice {tenant_id, notice_id}
  *                                              a patient: confirmation, change, cancellation or reminder,
  *                                              decided when it runs (app_private.appointment_notice_email)
+ *   offer_waitlist_slot     {tenant_id, freed_slot_id}
+ *                                              the oldest waiting patient the freed slot suits: an offer held
+ *                                              WAITLIST_HOLD_MINUTES, answered on /waitlist-offer
+ *   expire_waitlist_offers  cron, every minute ends the holds that ran out, enqueues offer_waitlist_slot
  */
 import type { JobHelpers, TaskList } from "graphile-worker";
 import type { Mailer } from "../mail/mailer";
-import { appointmentNoticeEmail, type NoticeKind } from "../mail/appointment-notices";
+import { appointmentNoticeEmail, waitlistOfferEmail, type NoticeKind } from "../mail/appointment-notices";
 import { accountEmail, trialNoticeEmail, welcomeEmail } from "../mail/templates";
 import { deliverOnce } from "./deliver";
 
@@ -28,6 +32,7 @@ import { deliverOnce } from "./deliver";
 export const CRONTAB = [
   "0 * * * * schedule_trial_notices ?fill=1d&jobKey=schedule_trial_notices",
   "* * * * * schedule_appointment_reminders ?jobKey=schedule_appointment_reminders",
+  "* * * * * expire_waitlist_offers ?jobKey=expire_waitlist_offers",
 ].join("\n");
 
 export interface TaskDependencies {
@@ -36,7 +41,9 @@ export interface TaskDependencies {
   appUrl: string;
   /** This API server's public address, for the links in patients' e-mails (the unsubscribe page). */
   publicUrl: string;
-  /** The clock trial notices and reminders are scheduled by; tests pass a controlled one. */
+  /** How long a waitlist offer holds its slot, minutes (WAITLIST_HOLD_MINUTES). */
+  waitlistHoldMinutes: number;
+  /** The clock trial notices, reminders and waitlist holds are scheduled by; tests pass a controlled one. */
   now?: () => Date;
 }
 
@@ -52,7 +59,18 @@ function idFrom(payload: unknown, name: string): string {
 const query = (helpers: JobHelpers) => (text: string, values?: unknown[]) => helpers.query(text, values);
 
 /** The task list, bound to a mailer and the app's address. */
-export function makeTaskList({ mailer, appUrl, publicUrl, now = () => new Date() }: TaskDependencies): TaskList {
+export function makeTaskList({
+  mailer,
+  appUrl,
+  publicUrl,
+  waitlistHoldMinutes,
+  now = () => new Date(),
+}: TaskDependencies): TaskList {
+  /** A new unsubscribe link for a patient's e-mail, made when it is about to be sent: it never sits in the job queue. */
+  const unsubscribeUrl = async (helpers: JobHelpers, tenantId: string, patientId: string) => {
+    const { rows } = await helpers.query("select app_private.new_unsubscribe_token($1, $2) as token", [tenantId, patientId]);
+    return `${publicUrl}/unsubscribe?token=${rows[0].token}`;
+  };
   return {
     async send_welcome_email(payload, helpers) {
       const tenantId = idFrom(payload, "tenant_id");
@@ -149,11 +167,8 @@ export function makeTaskList({ mailer, appUrl, publicUrl, now = () => new Date()
         to: r.email as string,
         template: "appointment_notice",
       };
-      await deliverOnce(query(helpers), mailer, delivery, async () => {
-        // Made only now, when it is about to be sent: it never sits in the job queue.
-        const token = (await helpers.query("select app_private.new_unsubscribe_token($1, $2) as token", [tenantId, r.patient_id]))
-          .rows[0].token;
-        return appointmentNoticeEmail({
+      await deliverOnce(query(helpers), mailer, delivery, async () =>
+        appointmentNoticeEmail({
           kind: r.kind as NoticeKind,
           patientName: r.patient_name as string,
           to: r.email as string,
@@ -168,10 +183,53 @@ export function makeTaskList({ mailer, appUrl, publicUrl, now = () => new Date()
             officeAddress: v.office_address as string | null,
           })),
           from: mailer.from,
-          unsubscribeUrl: `${publicUrl}/unsubscribe?token=${token}`,
-        });
-      });
+          unsubscribeUrl: await unsubscribeUrl(helpers, tenantId, r.patient_id as string),
+        }),
+      );
       await helpers.query("select app_private.record_appointment_notice_sent($1, $2)", [tenantId, noticeId]);
+    },
+
+    async offer_waitlist_slot(payload, helpers) {
+      const tenantId = idFrom(payload, "tenant_id");
+      const slotId = idFrom(payload, "freed_slot_id");
+      const offered = await helpers.query("select app_private.offer_freed_slot($1, $2, make_interval(mins => $3)) as id", [
+        tenantId,
+        slotId,
+        waitlistHoldMinutes,
+      ]);
+      const offerId = offered.rows[0].id as string | null;
+      if (!offerId) return;
+      const { rows } = await helpers.query("select * from app_private.waitlist_offer_email($1, $2)", [tenantId, offerId]);
+      for (const r of rows) {
+        const delivery = {
+          key: `waitlist_offer:${offerId}`,
+          recipient: { tenantId, patientId: r.patient_id as string },
+          to: r.email as string,
+          template: "waitlist_offer",
+        };
+        await deliverOnce(query(helpers), mailer, delivery, async () => {
+          const token = (await helpers.query("select app_private.new_waitlist_offer_token($1, $2) as token", [tenantId, offerId]))
+            .rows[0].token;
+          return waitlistOfferEmail({
+            patientName: r.patient_name,
+            tenantName: r.tenant_name,
+            timeZone: r.time_zone,
+            startsAt: r.starts_at,
+            endsAt: r.ends_at,
+            expiresAt: r.expires_at,
+            officeName: r.office_name,
+            officeAddress: r.office_address,
+            answerUrl: `${publicUrl}/waitlist-offer?token=${token}`,
+            unsubscribeUrl: await unsubscribeUrl(helpers, tenantId, r.patient_id),
+          });
+        });
+      }
+    },
+
+    async expire_waitlist_offers(_payload, helpers) {
+      const { rows } = await helpers.query("select app_private.expire_waitlist_offers($1) as count", [now()]);
+      if (rows[0].count) helpers.logger.info(`Passed on ${rows[0].count} expired waitlist offer(s).`);
+      await helpers.query("select app_private.drain_job_outbox()");
     },
   };
 }

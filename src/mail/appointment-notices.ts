@@ -1,13 +1,14 @@
 /**
  * The e-mails to patients about their appointments: confirmation, reminder, change and
  * cancellation, each with an iCalendar (RFC 5545) file whose UID is the appointment's, so a
- * calendar that took the confirmation updates or removes the same entry. They say only what the
- * patient needs (the minimum necessary): the clinic group, the time in its zone with the zone's
- * name, the office's name and address. Never the reason, notes or anything clinical.
+ * calendar that took the confirmation updates or removes the same entry; and the waitlist's offer
+ * of a freed slot. They say only what the patient needs (the minimum necessary): the clinic
+ * group, the time in its zone with the zone's name, the office's name and address. Never the
+ * reason, notes or anything clinical. Each carries the patient's unsubscribe link.
  */
 import ical, { ICalCalendarMethod, ICalEventStatus } from "ical-generator";
 import type { Attachment } from "./mailer";
-import { render, type RenderedEmail } from "./templates";
+import { render, type Action, type RenderedEmail } from "./templates";
 
 /** `confirmation` of a single visit or, with several visits, of a series. */
 export type NoticeKind = "confirmation" | "change" | "cancellation" | "reminder";
@@ -53,10 +54,12 @@ export function visitTime(startsAt: Date, endsAt: Date, timeZone: string): strin
   return `${day.format(startsAt)}, ${clock(startsAt)}–${clock(endsAt, true)} (${timeZone})`;
 }
 
-const place = (v: NoticeVisit) => [v.officeName, v.officeAddress].filter(Boolean).join(", ");
+type Office = Pick<NoticeVisit, "officeName" | "officeAddress">;
+
+const place = (v: Office) => [v.officeName, v.officeAddress].filter(Boolean).join(", ");
 
 /** "…, at North Office, 10 Main Street" or nothing when the office is not decided. */
-const where = (v: NoticeVisit) => (place(v) ? `, at ${place(v)}` : "");
+const where = (v: Office) => (place(v) ? `, at ${place(v)}` : "");
 
 /** The mail domain of an RFC 5322 From, e.g. `clinic.test` of `Clinic <no-reply@clinic.test>`. */
 const addressOf = (from: string) => /<([^>]+)>\s*$/.exec(from)?.[1] ?? from.trim();
@@ -139,21 +142,66 @@ function wording(n: AppointmentNotice): { subject: string; paragraphs: string[] 
   }
 }
 
-/** The e-mail, its calendar file and the RFC 8058 one-click unsubscribe headers. */
-export function appointmentNoticeEmail(
-  n: AppointmentNotice,
-): RenderedEmail & { attachments: Attachment[]; headers: Record<string, string> } {
-  const { subject, paragraphs } = wording(n);
-  const email = render(subject, `Hello ${n.patientName},`, paragraphs, undefined, {
-    name: n.tenantName,
+/** The signature and unsubscribe footer of every patient e-mail, and the RFC 8058 one-click headers. */
+function patientEmail(
+  subject: string,
+  patientName: string,
+  tenantName: string,
+  paragraphs: string[],
+  unsubscribeUrl: string,
+  action?: Action,
+): RenderedEmail & { headers: Record<string, string> } {
+  const email = render(subject, `Hello ${patientName},`, paragraphs, action, {
+    name: tenantName,
     footer: {
-      text: `You receive this because ${n.tenantName} booked an appointment for you.`,
-      link: { label: "Stop appointment e-mails", url: n.unsubscribeUrl },
+      text: `You receive this as a patient of ${tenantName}.`,
+      link: { label: "Stop appointment e-mails", url: unsubscribeUrl },
     },
   });
   return {
     ...email,
-    attachments: [calendarFile(n)],
-    headers: { "List-Unsubscribe": `<${n.unsubscribeUrl}>`, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click" },
+    headers: { "List-Unsubscribe": `<${unsubscribeUrl}>`, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click" },
   };
+}
+
+/** A confirmation, change, cancellation or reminder, with its calendar file. */
+export function appointmentNoticeEmail(
+  n: AppointmentNotice,
+): RenderedEmail & { attachments: Attachment[]; headers: Record<string, string> } {
+  const { subject, paragraphs } = wording(n);
+  return { ...patientEmail(subject, n.patientName, n.tenantName, paragraphs, n.unsubscribeUrl), attachments: [calendarFile(n)] };
+}
+
+/** A freed slot offered to a waiting patient: held until `expiresAt`, answered once on `answerUrl`. */
+export function waitlistOfferEmail(
+  f: Office & {
+    patientName: string;
+    tenantName: string;
+    timeZone: string;
+    startsAt: Date;
+    endsAt: Date;
+    expiresAt: Date;
+    answerUrl: string;
+    unsubscribeUrl: string;
+  },
+) {
+  const date = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", timeZone: f.timeZone }).format(f.startsAt);
+  const until = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZone: f.timeZone,
+    timeZoneName: "short",
+  }).format(f.expiresAt);
+  return patientEmail(
+    `A time has become free at ${f.tenantName} on ${date}`,
+    f.patientName,
+    f.tenantName,
+    [
+      `You are on the waiting list of ${f.tenantName}, and this time has become free: ${visitTime(f.startsAt, f.endsAt, f.timeZone)}${where(f)}.`,
+      `It is held for you until ${until}. Book it, or let the next patient have it, with the link below; it works once.`,
+    ],
+    f.unsubscribeUrl,
+    { label: "Book or decline this time", url: f.answerUrl },
+  );
 }
