@@ -55,7 +55,7 @@ create table app_private.freed_slots (
   constraint freed_slots_pkey PRIMARY KEY (tenant_id, id),
   constraint freed_slots_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES app_public.tenants(id) ON DELETE CASCADE
 );
-comment on table app_private.freed_slots is 'Booked time that became free (a cancellation, a move, a deletion) while the tenant had patients waiting: what the waitlist offers. The send job''s payload names one.';
+comment on table app_private.freed_slots is 'Booked time that became free (a cancellation, a move) while the tenant had patients waiting: what the waitlist offers. The send job''s payload names one.';
 comment on column app_private.freed_slots.tenant_id is 'The tenant: where the row lives under Citus.';
 comment on column app_private.freed_slots.id is 'Identifier of the freed slot.';
 comment on column app_private.freed_slots.doctor_id is 'The doctor whose time freed.';
@@ -64,6 +64,8 @@ comment on column app_private.freed_slots.starts_at is 'Start of the freed time.
 comment on column app_private.freed_slots.ends_at is 'End of the freed time.';
 comment on column app_private.freed_slots.created_at is 'When it freed.';
 CREATE INDEX freed_slots_doctor_idx ON app_private.freed_slots USING btree (tenant_id, doctor_id);
+CREATE INDEX freed_slots_starts_at_idx ON app_private.freed_slots USING btree (tenant_id, starts_at);
+comment on index app_private.freed_slots_starts_at_idx is 'app_private.reoffer_freed_slots: a tenant''s freed slots still ahead.';
 
 -- app_private.job_outbox
 create table app_private.job_outbox (
@@ -277,6 +279,7 @@ create table app_public.appointment_notices (
   kind text not null,
   sequence integer,
   lead_minutes integer,
+  reminder_number integer,
   visit_starts_at timestamp with time zone,
   status text default 'queued'::text not null,
   skip_reason text,
@@ -285,6 +288,7 @@ create table app_public.appointment_notices (
   constraint appointment_notices_appointment_fkey FOREIGN KEY (tenant_id, appointment_id) REFERENCES app_public.appointments(tenant_id, id) ON DELETE CASCADE,
   constraint appointment_notices_kind_check CHECK ((kind = ANY (ARRAY['confirmation'::text, 'change'::text, 'cancellation'::text, 'reminder'::text]))),
   constraint appointment_notices_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
+  constraint appointment_notices_reminder_number_check CHECK ((reminder_number = ANY (ARRAY[1, 2]))),
   constraint appointment_notices_series_fkey FOREIGN KEY (tenant_id, series_id) REFERENCES app_public.appointment_series(tenant_id, id) ON DELETE CASCADE,
   constraint appointment_notices_skip_reason_check CHECK ((((status = 'skipped'::text) = (skip_reason IS NOT NULL)) AND (skip_reason = ANY (ARRAY['no-email'::text, 'no-consent'::text, 'past'::text, 'superseded'::text, 'not-booked'::text, 'moved'::text, 'nothing-sent'::text])))),
   constraint appointment_notices_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sent'::text, 'skipped'::text]))),
@@ -303,9 +307,10 @@ comment on column app_public.appointment_notices.series_id is 'The series a conf
 comment on column app_public.appointment_notices.kind is '`confirmation` (booked), `change` (time, office or doctor changed; sent as a confirmation when none was sent before), `cancellation`, `reminder`.';
 comment on column app_public.appointment_notices.sequence is 'The appointment''s revision the notice was queued for: a later revision supersedes it.';
 comment on column app_public.appointment_notices.lead_minutes is 'For a reminder: how long before the visit it was due.';
+comment on column app_public.appointment_notices.reminder_number is 'For a reminder: 1, the first, or 2, the second (tenants.second_reminder_lead_minutes).';
 comment on column app_public.appointment_notices.visit_starts_at is 'The start of the visit when the notice was queued.';
 comment on column app_public.appointment_notices.status is '`queued` (the worker has not decided yet), `sent` (the mail server accepted it), `skipped` (see skip_reason).';
-comment on column app_public.appointment_notices.skip_reason is 'Why nothing was sent: `no-email` (the patient has no address), `no-consent`, `past` (the visit had begun), `superseded` (a later change queued its own notice), `not-booked` (cancelled or not booked when the reminder was due), `moved` (a reminder for a time the visit no longer has), `nothing-sent` (a cancellation of a visit the patient was never told of).';
+comment on column app_public.appointment_notices.skip_reason is 'Why nothing was sent: `no-email` (the patient has no address), `no-consent`, `past` (the visit had begun), `superseded` (a later change queued its own notice, or the visit is now another patient''s), `not-booked` (cancelled or not booked when the reminder was due), `moved` (a reminder for a time the visit no longer has), `nothing-sent` (a cancellation of a visit the patient was never told of).';
 comment on column app_public.appointment_notices.created_at is 'When the notice was queued.';
 comment on column app_public.appointment_notices.decided_at is 'When it was sent or skipped.';
 comment on constraint appointment_notices_appointment_fkey on app_public.appointment_notices is '@fieldName appointment
@@ -321,8 +326,8 @@ comment on constraint appointment_notices_tenant_id_id_key on app_public.appoint
 Lets composite foreign keys from other tables of the same tenant point here; not a lookup of its own.';
 CREATE INDEX appointment_notices_appointment_idx ON app_public.appointment_notices USING btree (tenant_id, appointment_id);
 CREATE INDEX appointment_notices_created_at_idx ON app_public.appointment_notices USING btree (tenant_id, created_at);
-CREATE UNIQUE INDEX appointment_notices_one_reminder ON app_public.appointment_notices USING btree (tenant_id, appointment_id, lead_minutes, visit_starts_at) WHERE (kind = 'reminder'::text);
-comment on index app_public.appointment_notices_one_reminder is 'One reminder per visit time and lead: the scheduler may run any number of times, or late, and sends it once.';
+CREATE UNIQUE INDEX appointment_notices_one_reminder ON app_public.appointment_notices USING btree (tenant_id, appointment_id, visit_starts_at, reminder_number) WHERE (kind = 'reminder'::text);
+comment on index app_public.appointment_notices_one_reminder is 'The first and the second reminder once per visit time: the scheduler may run any number of times, or late, and a changed lead time sends no second copy.';
 CREATE UNIQUE INDEX appointment_notices_one_series_confirmation ON app_public.appointment_notices USING btree (tenant_id, series_id) WHERE (series_id IS NOT NULL);
 comment on index app_public.appointment_notices_one_series_confirmation is 'One confirmation per series, however many visits it books.';
 CREATE INDEX appointment_notices_patient_idx ON app_public.appointment_notices USING btree (tenant_id, patient_id);
@@ -465,7 +470,7 @@ comment on column app_public.appointments.visit_type_id is 'The kind of visit, o
 comment on column app_public.appointments.outside_hours is 'Booked outside the doctor''s working hours on purpose, by an admin or a receptionist (HOURS otherwise); an admin''s marked booking may also be sooner than the booking notice or beyond the horizon. Shown in the schedule so staff see the exception.';
 comment on column app_public.appointments.series_id is '@behavior -insert -update
 The recurring series this appointment is an occurrence of, if any; set by createAppointmentSeries and updateAppointmentSeries.';
-comment on column app_public.appointments.sequence is 'Revision of the appointment as the patient knows it: the SEQUENCE of its calendar entry. Counted by the database when the time, office or doctor of a booked visit changes, when it is cancelled and when it becomes booked.';
+comment on column app_public.appointments.sequence is 'Revision of the appointment as the patient knows it: the SEQUENCE of its calendar entry. Counted by the database when the time, office, doctor or patient of a booked visit changes, when it is cancelled and when it becomes booked.';
 comment on constraint appointments_doctor_fkey on app_public.appointments is '@fieldName doctor
 @foreignFieldName appointments
 The doctor, always of the same tenant.';
@@ -516,7 +521,7 @@ CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id
 CREATE TRIGGER _400_check_booking_rules BEFORE INSERT OR UPDATE OF starts_at, ends_at, doctor_id, office_id, status, outside_hours ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_booking_rules();
 CREATE TRIGGER _500_count_revision BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__count_revision();
 CREATE TRIGGER _900_queue_notice AFTER INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__queue_notice();
-CREATE TRIGGER _910_free_slot AFTER DELETE OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__free_slot();
+CREATE TRIGGER _910_free_slot AFTER UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__free_slot();
 CREATE TRIGGER _920_withdraw_offers AFTER INSERT OR UPDATE OF starts_at, ends_at, doctor_id, status ON app_public.appointments FOR EACH ROW WHEN (app_private.holds_slot(new.status)) EXECUTE FUNCTION app_private.tg_appointments__withdraw_offers();
 grant delete, select on table app_public.appointments to clinic_user;
 grant insert (doctor_id, patient_id, office_id, starts_at, ends_at, status, reason, notes, cancellation_reason, visit_type_id, outside_hours, series_id) on table app_public.appointments to clinic_user;
@@ -938,7 +943,7 @@ create table app_public.tenants (
   constraint tenants_name_clean CHECK (app_private.assert_clean_text(name)),
   constraint tenants_pkey PRIMARY KEY (id),
   constraint tenants_reminder_lead_check CHECK (((reminder_lead_minutes >= 15) AND (reminder_lead_minutes <= 20160))),
-  constraint tenants_second_reminder_lead_check CHECK ((((second_reminder_lead_minutes >= 15) AND (second_reminder_lead_minutes <= 20160)) AND (second_reminder_lead_minutes < reminder_lead_minutes))),
+  constraint tenants_second_reminder_lead_check CHECK (((second_reminder_lead_minutes IS NULL) OR (((second_reminder_lead_minutes >= 15) AND (second_reminder_lead_minutes <= 20160)) AND (second_reminder_lead_minutes < reminder_lead_minutes)))),
   constraint tenants_slot_grid_check CHECK ((slot_grid_minutes = ANY (ARRAY[5, 10, 15, 20, 30, 60]))),
   constraint tenants_slug_check CHECK (((slug OPERATOR(public.~) '^[a-z0-9]+(-[a-z0-9]+)*$'::public.citext) AND (length((slug)::text) <= 63))),
   constraint tenants_slug_fkey FOREIGN KEY (id, slug) REFERENCES app_private.tenant_slugs(tenant_id, slug),
@@ -958,7 +963,7 @@ comment on column app_public.tenants.booking_notice_minutes is 'Minimum notice: 
 comment on column app_public.tenants.booking_horizon_days is 'How far ahead appointments may be booked, in days (1 to 730). Admins may book beyond it.';
 comment on column app_public.tenants.slot_grid_minutes is 'Free slots start on this grid of the local clock: 5, 10, 15 (default), 20, 30 or 60 minutes.';
 comment on column app_public.tenants.reminder_lead_minutes is 'How long before a visit the patient''s reminder is sent, in minutes (15 to 20,160, i.e. 14 days; default 1,440, a day). NULL: no reminders.';
-comment on column app_public.tenants.second_reminder_lead_minutes is 'A second, shorter reminder (e.g. 120), sent after the first; NULL (default): none. When both moments have passed unsent (a worker was down), only this one is sent.';
+comment on column app_public.tenants.second_reminder_lead_minutes is 'A second, shorter reminder (e.g. 120), sent after the first; NULL (default): none; only with a first one. When both moments have passed unsent (a worker was down), only this one is sent.';
 comment on constraint tenants_name_clean on app_public.tenants is 'A clinic group''s name is one line without control characters (INVAL).';
 comment on constraint tenants_slug_fkey on app_public.tenants is '@behavior -single -manyToOne -oneToMany
 The slug is reserved for this tenant in app_private.tenant_slugs, so no two tenants share it.';
@@ -1268,6 +1273,7 @@ comment on policy update_as_front_desk on app_public.waitlist_entries is 'Admins
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.waitlist_entries FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.waitlist_entries FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
 CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id ON app_public.waitlist_entries FOR EACH ROW WHEN (((new.doctor_id IS NOT NULL) AND (new.office_id IS NOT NULL))) EXECUTE FUNCTION app_private.tg__check_office();
+CREATE TRIGGER _900_pass_on_offers AFTER INSERT OR UPDATE OF status ON app_public.waitlist_entries FOR EACH ROW EXECUTE FUNCTION app_private.tg_waitlist_entries__pass_on_offers();
 grant delete, select on table app_public.waitlist_entries to clinic_user;
 grant insert (patient_id, doctor_id, office_id, specialty, visit_type_id, duration_minutes, earliest_date, latest_date, weekdays, earliest_time, latest_time) on table app_public.waitlist_entries to clinic_user;
 grant update (doctor_id, office_id, specialty, visit_type_id, duration_minutes, earliest_date, latest_date, weekdays, earliest_time, latest_time, status) on table app_public.waitlist_entries to clinic_user;
@@ -1328,6 +1334,8 @@ CREATE INDEX waitlist_offers_appointment_idx ON app_public.waitlist_offers USING
 CREATE INDEX waitlist_offers_doctor_idx ON app_public.waitlist_offers USING btree (tenant_id, doctor_id, starts_at);
 CREATE INDEX waitlist_offers_entry_idx ON app_public.waitlist_offers USING btree (tenant_id, entry_id);
 CREATE INDEX waitlist_offers_freed_slot_idx ON app_public.waitlist_offers USING btree (tenant_id, freed_slot_id);
+CREATE UNIQUE INDEX waitlist_offers_one_pending_per_entry ON app_public.waitlist_offers USING btree (tenant_id, entry_id) WHERE (status = 'pending'::text);
+comment on index app_public.waitlist_offers_one_pending_per_entry is 'A patient holds one offer at a time, so two freed slots never both go to one entry.';
 CREATE UNIQUE INDEX waitlist_offers_one_pending_per_slot ON app_public.waitlist_offers USING btree (tenant_id, freed_slot_id) WHERE (status = 'pending'::text);
 comment on index app_public.waitlist_offers_one_pending_per_slot is 'A freed slot is held for one patient at a time.';
 CREATE INDEX waitlist_offers_pending_expiry_idx ON app_public.waitlist_offers USING btree (expires_at) WHERE (status = 'pending'::text);
@@ -1486,10 +1494,12 @@ begin
     raise exception 'This offer is no longer available, or the link is not valid.' using errcode = 'TOKEN';
   end if;
   select * into v_entry from app_public.waitlist_entries e where e.tenant_id = v_tenant_id and e.id = v_offer.entry_id;
+  if v_entry.status <> 'waiting' then
+    raise exception 'This offer is no longer available, or the link is not valid.' using errcode = 'TOKEN';
+  end if;
   if not answer_waitlist_offer.accept then
     update app_public.waitlist_offers o set status = 'declined', decided_at = now() where o.tenant_id = v_tenant_id and o.id = v_offer.id;
-    perform app_private.enqueue_job(v_tenant_id, 'offer_waitlist_slot',
-                                    jsonb_build_object('tenant_id', v_tenant_id, 'freed_slot_id', v_offer.freed_slot_id));
+    perform app_private.reoffer_freed_slots(v_tenant_id);
     return 'declined';
   end if;
   if app_private.tenant_is_read_only(v_tenant_id) then
@@ -1545,24 +1555,29 @@ begin
   if v_notice.appointment_id is not null then
     select * into v_appointment from app_public.appointments a
       where a.tenant_id = v_tenant_id and a.id = v_notice.appointment_id;
-    -- Was the patient told of this visit before (a sent notice of it, or of its series)?
+    -- Was this patient told of this visit before: a notice of it, or of its series, that was sent
+    -- or is being sent (claimed, so a cancellation racing its confirmation still goes out)?
     v_told := exists (
       select 1 from app_public.appointment_notices n
-      where n.tenant_id = v_tenant_id and n.status = 'sent'
-        and (n.appointment_id = v_appointment.id or n.series_id = v_appointment.series_id));
+      where n.tenant_id = v_tenant_id and n.patient_id = v_notice.patient_id
+        and (n.appointment_id = v_appointment.id or n.series_id = v_appointment.series_id)
+        and (n.status = 'sent'
+             or exists (select 1 from app_private.email_deliveries d
+                        where d.tenant_id = v_tenant_id and d.idempotency_key = 'appointment_notice:' || n.id)));
     v_kind := case
       when v_notice.kind in ('confirmation', 'change') then case when v_told then 'change' else 'confirmation' end
       else v_notice.kind end;
     v_reason := case
       when v_notice.kind <> 'reminder' and v_appointment.sequence > v_notice.sequence then 'superseded'
+      when v_notice.kind <> 'cancellation' and v_appointment.patient_id <> v_notice.patient_id then 'superseded'
       when v_notice.kind = 'cancellation' and not v_told then 'nothing-sent'
       when v_notice.kind <> 'cancellation' and v_appointment.status <> 'booked' then 'not-booked'
       when v_notice.kind = 'reminder' and v_appointment.starts_at <> v_notice.visit_starts_at then 'moved'
       when v_appointment.starts_at <= now() then 'past'
     end;
   elsif not exists (select 1 from app_public.appointments a
-                    where a.tenant_id = v_tenant_id and a.series_id = v_notice.series_id and a.status = 'booked'
-                      and a.starts_at > now()) then
+                    where a.tenant_id = v_tenant_id and a.series_id = v_notice.series_id and a.patient_id = v_notice.patient_id
+                      and a.status = 'booked' and a.starts_at > now()) then
     v_reason := 'past';
   end if;
   v_reason := coalesce(v_reason, case
@@ -1582,7 +1597,8 @@ begin
   left join lateral jsonb_array_elements(d.offices) o(value) on o.value ->> 'id' = a.office_id
   where a.tenant_id = v_tenant_id
     and (a.id = v_notice.appointment_id
-         or (a.series_id = v_notice.series_id and a.status = 'booked' and a.starts_at > now()))
+         or (a.series_id = v_notice.series_id and a.patient_id = v_notice.patient_id and a.status = 'booked'
+             and a.starts_at > now()))
   order by a.starts_at;
 end;
 $function$;
@@ -1884,16 +1900,15 @@ begin
   for v_offer in
     update app_public.waitlist_offers o set status = 'expired', decided_at = now()
       where o.status = 'pending' and o.expires_at <= at
-      returning o.tenant_id, o.freed_slot_id
+      returning o.tenant_id
   loop
-    perform app_private.enqueue_job(v_offer.tenant_id, 'offer_waitlist_slot',
-                                    jsonb_build_object('tenant_id', v_offer.tenant_id, 'freed_slot_id', v_offer.freed_slot_id));
+    perform app_private.reoffer_freed_slots(v_offer.tenant_id);
     v_count := v_count + 1;
   end loop;
   return v_count;
 end;
 $function$;
-comment on function app_private.expire_waitlist_offers(timestamp with time zone) is 'Ends the holds that ran out by `at` (default now) and passes each slot on to the next entry; returns how many. Owner only: the worker''s cron job calls it every minute.';
+comment on function app_private.expire_waitlist_offers(timestamp with time zone) is 'Ends the holds that ran out by `at` (default now) and passes each slot on to the next entry (app_private.reoffer_freed_slots); returns how many. Owner only: the worker''s cron job calls it every minute.';
 
 CREATE OR REPLACE FUNCTION app_private.extend_trial(tenant text, days integer)
  RETURNS app_public.tenants
@@ -2183,14 +2198,23 @@ begin
                     where o.tenant_id = v_tenant_id and o.entry_id = e.id
                       and (o.freed_slot_id = v_slot.id or o.status = 'pending'))
   order by e.created_at, e.id
-  limit 1;
+  limit 1
+  for update of e skip locked; -- another job choosing at this moment takes the next entry
   if v_entry.id is null then
     return null;
   end if;
+  -- The time must still be bookable (working hours, time off, notice, horizon), or nobody gets it.
+  begin
+    perform app_private.assert_booking_rules(v_tenant_id, v_slot.doctor_id, v_slot.office_id, v_slot.starts_at,
+                                             v_slot.starts_at + make_interval(mins => v_entry.minutes), false, null);
+  exception
+    when sqlstate 'HOURS' then
+      return null;
+  end;
   insert into app_public.waitlist_offers (tenant_id, entry_id, freed_slot_id, doctor_id, office_id, starts_at, ends_at, expires_at)
     values (v_tenant_id, v_entry.id, v_slot.id, v_slot.doctor_id, v_slot.office_id, v_slot.starts_at,
             v_slot.starts_at + make_interval(mins => v_entry.minutes), least(now() + offer_freed_slot.hold, v_slot.starts_at))
-    on conflict (tenant_id, freed_slot_id) where status = 'pending' do nothing
+    on conflict do nothing
     returning id into v_offer_id;
   return v_offer_id;
 end;
@@ -2318,6 +2342,28 @@ end;
 $function$;
 comment on function app_private.release_login_email(public.citext) is 'Frees a login e-mail that no user has any more (after an e-mail change). Runs with the caller''s rights: a request frees only its own tenant''s.';
 grant execute on function app_private.release_login_email(public.citext) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_private.reoffer_freed_slots(tenant_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_slot_id uuid;
+begin
+  for v_slot_id in
+    select s.id from app_private.freed_slots s
+    where s.tenant_id = reoffer_freed_slots.tenant_id and s.starts_at > now()
+      and not exists (select 1 from app_public.waitlist_offers o
+                      where o.tenant_id = reoffer_freed_slots.tenant_id and o.freed_slot_id = s.id
+                        and o.status in ('pending', 'accepted'))
+  loop
+    perform app_private.enqueue_job(reoffer_freed_slots.tenant_id, 'offer_waitlist_slot',
+                                    jsonb_build_object('tenant_id', reoffer_freed_slots.tenant_id, 'freed_slot_id', v_slot_id));
+  end loop;
+end;
+$function$;
+comment on function app_private.reoffer_freed_slots(uuid) is 'Enqueues a new offer round for each of a tenant''s freed slots still ahead that nobody holds or took: after an offer ends (declined, expired, withdrawn), its patient and its slot are free again, and a slot that found everyone busy gets another chance; likewise when an entry is added. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.reserve_login_email(email text, tenant_id uuid)
  RETURNS public.citext
@@ -2523,12 +2569,14 @@ begin
   -- spanned both moments, only the later reminder goes. A visit booked (or moved, which queues a
   -- notice) after that moment gets none: its confirmation or change notice was the reminder.
   for v_notice in
-    insert into app_public.appointment_notices (tenant_id, patient_id, appointment_id, kind, sequence, lead_minutes, visit_starts_at)
-    select a.tenant_id, a.patient_id, a.id, 'reminder', a.sequence, r.lead, a.starts_at
+    insert into app_public.appointment_notices
+      (tenant_id, patient_id, appointment_id, kind, sequence, lead_minutes, reminder_number, visit_starts_at)
+    select a.tenant_id, a.patient_id, a.id, 'reminder', a.sequence, r.lead, r.number, a.starts_at
     from app_public.appointments a
     join app_public.tenants t on t.id = a.tenant_id
     cross join lateral (
-      select l.lead from unnest(array[t.reminder_lead_minutes, t.second_reminder_lead_minutes]) l(lead)
+      select l.lead, l.number::integer
+      from unnest(array[t.reminder_lead_minutes, t.second_reminder_lead_minutes]) with ordinality l(lead, number)
       where l.lead is not null and a.starts_at - make_interval(mins => l.lead) <= at
       order by l.lead limit 1
     ) r
@@ -2538,7 +2586,7 @@ begin
         select 1 from app_public.appointment_notices n
         where n.tenant_id = a.tenant_id and n.appointment_id = a.id and n.kind = 'change'
           and n.created_at > a.starts_at - make_interval(mins => r.lead))
-    on conflict (tenant_id, appointment_id, lead_minutes, visit_starts_at) where kind = 'reminder' do nothing
+    on conflict (tenant_id, appointment_id, visit_starts_at, reminder_number) where kind = 'reminder' do nothing
     returning tenant_id, id
   loop
     perform app_private.enqueue_job(v_notice.tenant_id, 'send_appointment_notice',
@@ -2796,8 +2844,8 @@ AS $function$
 begin
   if (new.status in ('cancelled', 'entered-in-error') and old.status not in ('cancelled', 'entered-in-error'))
      or (new.status = 'booked' and (old.status <> 'booked'
-         or (new.starts_at, new.ends_at, new.office_id, new.doctor_id) is distinct from
-            (old.starts_at, old.ends_at, old.office_id, old.doctor_id))) then
+         or (new.starts_at, new.ends_at, new.office_id, new.doctor_id, new.patient_id) is distinct from
+            (old.starts_at, old.ends_at, old.office_id, old.doctor_id, old.patient_id))) then
     new.sequence := old.sequence + 1;
   else
     new.sequence := old.sequence;
@@ -2818,7 +2866,7 @@ declare
 begin
   -- Time freed: a visit ahead that held a slot no longer holds it, or not at that time or doctor.
   if old.starts_at <= now() or not app_private.holds_slot(old.status)
-     or (tg_op = 'UPDATE' and app_private.holds_slot(new.status)
+     or (app_private.holds_slot(new.status)
          and (new.starts_at, new.ends_at, new.doctor_id) is not distinct from (old.starts_at, old.ends_at, old.doctor_id)) then
     return null;
   end if;
@@ -2831,7 +2879,7 @@ begin
   return null;
 end;
 $function$;
-comment on function app_private.tg_appointments__free_slot() is 'Records the time a cancelled, moved or deleted visit frees, and enqueues its offer to the waitlist, when the tenant has patients waiting. Runs on the shard of the row (under Citus), writing only that tenant''s rows.';
+comment on function app_private.tg_appointments__free_slot() is 'Records the time a cancelled or moved visit frees, and enqueues its offer to the waitlist, when the tenant has patients waiting. A deleted visit frees nothing: deletion is for entries made by mistake, and tells the patient nothing. Runs on the shard of the row (under Citus), writing only that tenant''s rows.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_appointments__queue_notice()
  RETURNS trigger
@@ -2852,13 +2900,22 @@ begin
       perform app_private.queue_series_confirmation(new.tenant_id, new.patient_id, new.series_id);
     end if;
   elsif new.sequence > old.sequence then
-    perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null,
-      case when new.status = 'booked' then 'change' else 'cancellation' end, new.sequence, new.starts_at);
+    if new.patient_id <> old.patient_id then
+      -- Booked for the wrong patient and corrected: the first is told it is off, the second gets it.
+      perform app_private.queue_appointment_notice(new.tenant_id, old.patient_id, new.id, null, 'cancellation', new.sequence,
+                                                   new.starts_at);
+    end if;
+    if new.status = 'booked' then
+      perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null, 'change', new.sequence, new.starts_at);
+    elsif new.patient_id = old.patient_id then
+      perform app_private.queue_appointment_notice(new.tenant_id, new.patient_id, new.id, null, 'cancellation', new.sequence,
+                                                   new.starts_at);
+    end if;
   end if;
   return null;
 end;
 $function$;
-comment on function app_private.tg_appointments__queue_notice() is 'Queues the patient''s confirmation of a booked appointment (one for a whole series), and a change or cancellation notice when its revision counts up; nothing for a visit that has begun. It runs on the shard of the row (under Citus), writing only that tenant''s rows.';
+comment on function app_private.tg_appointments__queue_notice() is 'Queues the patient''s confirmation of a booked appointment (one for a whole series), and a change or cancellation notice when its revision counts up (a change of patient: a cancellation to the first, the visit to the second); nothing for a visit that has begun. It runs on the shard of the row (under Citus), writing only that tenant''s rows.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_appointments__withdraw_offers()
  RETURNS trigger
@@ -2880,6 +2937,9 @@ begin
   loop
     update app_public.waitlist_offers o set status = 'withdrawn', decided_at = now() where o.tenant_id = new.tenant_id and o.id = v_id;
   end loop;
+  if v_id is not null then
+    perform app_private.reoffer_freed_slots(new.tenant_id); -- its patient may take another freed slot
+  end if;
   return null;
 end;
 $function$;
@@ -3088,6 +3148,26 @@ begin
 end;
 $function$;
 comment on function app_private.tg_users__send_account_email() is 'Enqueues the account e-mail (with a one-time set-password link) of a user a signed-in admin created. SECURITY DEFINER: API roles cannot touch the job queue themselves.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_waitlist_entries__pass_on_offers()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'UPDATE' then
+    if new.status = old.status then
+      return null;
+    end if;
+    update app_public.waitlist_offers o set status = 'withdrawn', decided_at = now()
+      where o.tenant_id = new.tenant_id and o.entry_id = new.id and o.status = 'pending';
+  end if;
+  perform app_private.reoffer_freed_slots(new.tenant_id);
+  return null;
+end;
+$function$;
+comment on function app_private.tg_waitlist_entries__pass_on_offers() is 'A new entry may take a freed slot nobody took; an entry whose status changes (cancelled by staff, booked) withdraws its pending offer, whose slot goes to the next entry.';
 
 CREATE OR REPLACE FUNCTION app_private.trial_has_ended(trial_ends_at timestamp with time zone, trial_days integer)
  RETURNS boolean

@@ -33,9 +33,9 @@ const tokenOf = (req: Request): string => {
   return typeof token === "string" ? token.slice(0, 200) : "";
 };
 
-/** A form posting back to the page's own address, token included, with one button per answer. */
+/** A form posting back to the page's own address (relative, so a path-prefixed proxy keeps it), token included. */
 const form = (req: Request, buttons: { answer: string; label: string }[]) =>
-  `<form method="post" action="${escapeHtml(`${req.path}?token=${encodeURIComponent(tokenOf(req))}`)}">` +
+  `<form method="post" action="${escapeHtml(`?token=${encodeURIComponent(tokenOf(req))}`)}">` +
   buttons.map((b) => `<button type="submit" name="answer" value="${b.answer}">${escapeHtml(b.label)}</button> `).join("") +
   `</form>`;
 

@@ -201,6 +201,7 @@ describe("messages", () => {
     });
     const { method, events } = calendarOf(mail);
     expect(method).toBe("PUBLISH");
+    expect(events.every((e) => !("attendee" in e))).toBe(true); // RFC 5546: PUBLISH names no attendees
     expect(events.map((e) => e.uid).sort()).toEqual(occurrences.map(uidOf).sort());
     await asReceptionist(s, "update app_public.appointments set office_id = 'north' where id = $1", [occurrences[1]]);
     await runner.run();
@@ -233,6 +234,54 @@ describe("messages", () => {
       return rows[0];
     });
     expect(consent).toEqual({ email_consent: true, email_consent_changed_by: refused.clinic.receptionist.userId, recent: true });
+  });
+});
+
+describe("corrections", () => {
+  test("a visit booked for the wrong patient and corrected: the first gets its cancellation, the second its confirmation", async () => {
+    const alice = await setting("Europe/Madrid");
+    const bob = await asClaims(alice.clinic.admin.claims, async (client) => {
+      const name = `${uniq("Bob")} Smith`;
+      const email = `${uniq("bob")}@example.test`;
+      const { rows } = await client.query("insert into app_public.patients (full_name, email) values ($1, $2) returning id", [
+        name,
+        email,
+      ]);
+      known.push({ email, name, tenantName: alice.tenantName });
+      return { id: rows[0].id as string, email, name };
+    });
+    const id = await book(alice, "2027-01-20T10:00:00Z");
+    await runner.run();
+    await asReceptionist(alice, "update app_public.appointments set patient_id = $2 where id = $1", [id, bob.id]);
+    await runner.run();
+    const [confirmation, cancellation, ...more] = smtp.to(alice.email);
+    expect(more).toHaveLength(0);
+    expect(calendarOf(confirmation).events[0]).toMatchObject({ uid: uidOf(id), sequence: 0 });
+    expect(cancellation.subject).toBe(`Your appointment at ${alice.tenantName} on 20 January is cancelled`);
+    expect(calendarOf(cancellation)).toMatchObject({ method: "CANCEL", events: [{ uid: uidOf(id), sequence: 1 }] });
+    const [bobs, ...moreForBob] = smtp.to(bob.email);
+    expect(moreForBob).toHaveLength(0);
+    expect(bobs.subject).toBe(`Your appointment at ${alice.tenantName} on 20 January`);
+    expect(bobs.text).toContain(`Hello ${bob.name},`);
+    expect(calendarOf(bobs)).toMatchObject({ method: "REQUEST", events: [{ uid: uidOf(id), sequence: 1 }] });
+  });
+
+  test("a cancellation after a confirmation whose sending was interrupted (it may have arrived) is still sent", async () => {
+    const s = await setting();
+    const id = await book(s, "2027-01-21T10:00:00Z");
+    const smtpMail = smtpMailer(smtp);
+    const interrupted = jobRunner(
+      { ...smtpMail, send: () => Promise.reject(new Error("Connection closed while the message was in flight")) },
+      () => clock,
+    );
+    await interrupted.run();
+    expect(smtp.to(s.email)).toHaveLength(0);
+    await asReceptionist(s, "update app_public.appointments set status = 'cancelled' where id = $1", [id]);
+    await runner.run();
+    const [cancellation, ...more] = smtp.to(s.email);
+    expect(more).toHaveLength(0);
+    expect(calendarOf(cancellation)).toMatchObject({ method: "CANCEL", events: [{ uid: uidOf(id), sequence: 1 }] });
+    smtpMail.close();
   });
 });
 
@@ -324,6 +373,7 @@ describe("reminders", () => {
     expect(more).toHaveLength(0);
     expect(reminder.subject).toMatch(/^Reminder: your appointment at .* on (14|28) March$/);
     expect(reminder.text).toContain(`${local} (${zone}), at Main office, 1 High Street.`);
+    expect(reminder.attachments).toEqual([]);
     expect(await notices(s)).toContainEqual({ kind: "reminder", status: "sent", reason: null, lead: 1440 });
   });
 
@@ -371,6 +421,12 @@ describe("reminders", () => {
       `Reminder: your appointment at ${s.tenantName} on 10 August`,
       `Reminder: your appointment at ${s.tenantName} on 12 August`,
     ]);
+    // A lead changed after the first reminder went sends no second copy of it.
+    await asClaims(s.clinic.admin.claims, (client) =>
+      client.query("update app_public.tenants set reminder_lead_minutes = 1380 where id = $1", [s.clinic.tenantId]),
+    );
+    await remindAt("2027-08-11T10:30:00Z");
+    expect(smtp.to(s.email).filter((m) => m.subject.startsWith("Reminder"))).toHaveLength(2);
     const lateNotices = await asOwner(async (client) => {
       const { rows } = await client.query("select kind from app_public.appointment_notices where appointment_id = $1", [late]);
       return rows.map((r) => r.kind);

@@ -209,6 +209,75 @@ test("an expired or declined offer passes to the next entry; used, expired and f
   expect(await slotHolders(s)).toEqual([]);
 });
 
+test("an entry cancelled by staff: its pending offer is withdrawn, its link refused, and the slot goes to the next entry", async () => {
+  const s = await setting();
+  const first = await wait(s, {});
+  const second = await wait(s, {});
+  await cancelVisit(s);
+  await runner.run();
+  const [firstOffer] = smtp.to(first.email);
+  await asClaims(s.clinic.receptionist.claims, (client) =>
+    client.query("update app_public.waitlist_entries set status = 'cancelled' where id = $1", [first.entryId]),
+  );
+  await runner.run();
+  expect((await answer(linkIn(firstOffer), "accept")).status).toBe(400);
+  expect(smtp.to(second.email)).toHaveLength(1);
+  expect(await offersOf(s)).toEqual([
+    { entry: first.entryId, status: "withdrawn", booked: false },
+    { entry: second.entryId, status: "pending", booked: false },
+  ]);
+});
+
+test("a patient holds one offer at a time; a deleted visit and a time outside the doctor's hours are offered to nobody", async () => {
+  const s = await setting();
+  const waiting = await wait(s, {});
+  // A second booked visit at 11:00, and one at 15:00, outside the Monday hours (09:00–13:00).
+  const [inside, outside] = await asClaims(s.clinic.admin.claims, async (client) => {
+    const patient = (await client.query("insert into app_public.patients (full_name) values ('Also Booked') returning id"))
+      .rows[0].id;
+    const ids = [];
+    for (const [startsAt, endsAt, marked] of [
+      ["2027-02-01T10:00:00Z", "2027-02-01T10:30:00Z", false],
+      ["2027-02-01T14:00:00Z", "2027-02-01T14:30:00Z", true],
+    ]) {
+      const { rows } = await client.query(
+        `insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at, outside_hours)
+         values ($1, $2, 'main', $3, $4, $5) returning id`,
+        [s.clinic.doctor.doctorId, patient, startsAt, endsAt, marked],
+      );
+      ids.push(rows[0].id as string);
+    }
+    return ids;
+  });
+  await asClaims(s.clinic.receptionist.claims, (client) =>
+    client.query("update app_public.appointments set status = 'cancelled' where id = any($1::uuid[])", [[s.visitId, inside]]),
+  );
+  await runner.run();
+  expect(smtp.to(waiting.email)).toHaveLength(1);
+  expect((await offersOf(s)).map((o) => o.status)).toEqual(["pending"]);
+  await answer(linkIn(smtp.to(waiting.email)[0]), "decline");
+  await runner.run();
+  expect(smtp.to(waiting.email)).toHaveLength(2); // now the other freed slot
+  await answer(linkIn(smtp.to(waiting.email)[1]), "decline");
+  await asClaims(s.clinic.receptionist.claims, async (client) => {
+    await client.query("update app_public.appointments set status = 'cancelled' where id = $1", [outside]);
+  });
+  // Someone who wants only those two times (12:00 and 15:00 local), not the freed 10:00 and 11:00.
+  const other = await wait(s, { earliest_time: "11:55", latest_time: "16:00" });
+  await asClaims(s.clinic.admin.claims, async (client) => {
+    const patient = (await client.query("insert into app_public.patients (full_name) values ('Deleted Visit') returning id"))
+      .rows[0].id;
+    const { rows } = await client.query(
+      "insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at) values ($1, $2, 'main', $3, $4) returning id",
+      [s.clinic.doctor.doctorId, patient, "2027-02-01T11:00:00Z", "2027-02-01T11:30:00Z"],
+    );
+    await client.query("delete from app_public.appointments where id = $1", [rows[0].id]);
+  });
+  await runner.run();
+  expect(smtp.to(other.email)).toHaveLength(0);
+  expect(smtp.to(waiting.email)).toHaveLength(2);
+});
+
 test("two accept clicks at once book one appointment", async () => {
   const s = await setting();
   const waiting = await wait(s, {});

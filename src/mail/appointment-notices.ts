@@ -64,7 +64,7 @@ const where = (v: Office) => (place(v) ? `, at ${place(v)}` : "");
 /** The mail domain of an RFC 5322 From, e.g. `clinic.test` of `Clinic <no-reply@clinic.test>`. */
 const addressOf = (from: string) => /<([^>]+)>\s*$/.exec(from)?.[1] ?? from.trim();
 
-/** The calendar file: REQUEST (one visit, SEQUENCE counting up), PUBLISH (a series), or CANCEL. */
+/** The calendar file: REQUEST (one visit, SEQUENCE counting up), PUBLISH (a series' visits), or CANCEL. */
 export function calendarFile(n: AppointmentNotice): Attachment {
   const method =
     n.kind === "cancellation"
@@ -85,7 +85,8 @@ export function calendarFile(n: AppointmentNotice): Attachment {
       location: place(v) || null,
       status: n.kind === "cancellation" ? ICalEventStatus.CANCELLED : ICalEventStatus.CONFIRMED,
       organizer: { name: n.tenantName, email: organizer },
-      attendees: [{ name: n.patientName, email: n.to, rsvp: false }],
+      // iTIP (RFC 5546): PUBLISH carries no attendees; REQUEST and CANCEL name the patient.
+      attendees: method === ICalCalendarMethod.PUBLISH ? [] : [{ name: n.patientName, email: n.to, rsvp: false }],
     });
   }
   return {
@@ -164,12 +165,15 @@ function patientEmail(
   };
 }
 
-/** A confirmation, change, cancellation or reminder, with its calendar file. */
+/** A confirmation, change or cancellation with its calendar file; a reminder (the entry is in the calendar already) without. */
 export function appointmentNoticeEmail(
   n: AppointmentNotice,
 ): RenderedEmail & { attachments: Attachment[]; headers: Record<string, string> } {
   const { subject, paragraphs } = wording(n);
-  return { ...patientEmail(subject, n.patientName, n.tenantName, paragraphs, n.unsubscribeUrl), attachments: [calendarFile(n)] };
+  return {
+    ...patientEmail(subject, n.patientName, n.tenantName, paragraphs, n.unsubscribeUrl),
+    attachments: n.kind === "reminder" ? [] : [calendarFile(n)],
+  };
 }
 
 /** A freed slot offered to a waiting patient: held until `expiresAt`, answered once on `answerUrl`. */
