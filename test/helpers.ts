@@ -177,7 +177,8 @@ export async function signUpClinic(name = uniq("Clinic")): Promise<Clinic> {
 
 /**
  * As `clinic`'s admin, a patient, an appointment, an own medicine, a prescription with one item,
- * the doctor's Monday morning hours, a day off, a visit type and a weekly series of two visits.
+ * the doctor's Monday morning hours, a day off, a visit type, a weekly series of two visits and a
+ * waitlist entry.
  */
 export async function seedClinicalRows(clinic: Clinic) {
   return asClaims(clinic.admin.claims, async (client) => {
@@ -217,7 +218,12 @@ export async function seedClinicalRows(clinic: Clinic) {
          duration_minutes => 30, visit_type_id => null, reason => 'Physiotherapy', outside_hours => true)`,
       [clinic.doctor.doctorId, patient],
     );
-    return { patient, appointment, medicine, prescription, item, workingHours, timeOff, visitType, series };
+    const waitlistEntry = await one(
+      `insert into app_public.waitlist_entries (patient_id, doctor_id, duration_minutes, earliest_date, latest_date)
+       values ($1, $2, 30, current_date + 1, current_date + 60) returning id`,
+      [patient, clinic.doctor.doctorId],
+    );
+    return { patient, appointment, medicine, prescription, item, workingHours, timeOff, visitType, series, waitlistEntry };
   });
 }
 
