@@ -33,7 +33,7 @@ create table app_private.email_deliveries (
 comment on table app_private.email_deliveries is 'One row per e-mail the worker sends, claimed before sending: a retried job finds its row and does not send twice. A row with no accepted_at was interrupted between claiming and the mail server''s answer; it is not resent (at most once), and an operator deletes it to resend.';
 comment on column app_private.email_deliveries.idempotency_key is 'What makes the e-mail unique, e.g. `welcome:<user id>` or `trial_notice:<notice id>:<user id>`.';
 comment on column app_private.email_deliveries.user_id is 'Recipient, when a user (NULL for a patient).';
-comment on column app_private.email_deliveries.template is 'Which template was sent (`welcome`, `account`, `trial_notice`, `appointment_notice`).';
+comment on column app_private.email_deliveries.template is 'Which template was sent (`welcome`, `account`, `trial_notice`, `appointment_notice`, `waitlist_offer`).';
 comment on column app_private.email_deliveries.message_id is 'RFC 5322 Message-ID, derived from the idempotency key, so a duplicate would be recognisable as one.';
 comment on column app_private.email_deliveries.started_at is 'When sending began.';
 comment on column app_private.email_deliveries.accepted_at is 'When the mail server (or the outbox folder) accepted the message.';
@@ -2284,12 +2284,18 @@ CREATE OR REPLACE FUNCTION app_private.record_appointment_notice_sent(tenant_id 
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
+  -- Only what the mail server accepted: a send of unknown outcome stays queued (and the
+  -- operators' report shows its delivery as `unknown`).
   update app_public.appointment_notices n set status = 'sent', decided_at = now()
     where n.tenant_id = record_appointment_notice_sent.tenant_id and n.id = record_appointment_notice_sent.notice_id
-      and n.status = 'queued';
+      and n.status = 'queued'
+      and exists (select 1 from app_private.email_deliveries d
+                  where d.tenant_id = record_appointment_notice_sent.tenant_id
+                    and d.idempotency_key = 'appointment_notice:' || record_appointment_notice_sent.notice_id
+                    and d.accepted_at is not null);
 end;
 $function$;
-comment on function app_private.record_appointment_notice_sent(uuid,uuid) is 'Records that the mail server accepted a notice. Owner only: the worker calls it.';
+comment on function app_private.record_appointment_notice_sent(uuid,uuid) is 'Records a notice as sent once its delivery was accepted by the mail server (a retried job that found it delivered records it too). Owner only: the worker calls it.';
 
 CREATE OR REPLACE FUNCTION app_private.refresh_token_successor(token text)
  RETURNS text

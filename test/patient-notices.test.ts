@@ -7,7 +7,15 @@
  */
 import ical, { type VEvent } from "node-ical";
 import { asClaims, asOwner, closePool, signUpClinic, uniq, useServer, type Clinic } from "./helpers";
-import { drainJobs, jobRunner, smtpMailer, startSmtpCapture, type CapturedMail, type SmtpCapture } from "./mail";
+import {
+  drainJobs,
+  jobRunner,
+  retryFailedJobsNow,
+  smtpMailer,
+  startSmtpCapture,
+  type CapturedMail,
+  type SmtpCapture,
+} from "./mail";
 import { tenantProgram } from "../src/cli/tenant";
 
 let smtp: SmtpCapture;
@@ -276,6 +284,11 @@ describe("corrections", () => {
     );
     await interrupted.run();
     expect(smtp.to(s.email)).toHaveLength(0);
+    // It may have arrived: its retry sends nothing again, and does not call it "sent".
+    expect(await retryFailedJobsNow()).toBeGreaterThan(0);
+    await runner.run();
+    expect(smtp.to(s.email)).toHaveLength(0);
+    expect(await notices(s)).toEqual([{ kind: "confirmation", status: "queued", reason: null, lead: null }]);
     await asReceptionist(s, "update app_public.appointments set status = 'cancelled' where id = $1", [id]);
     await runner.run();
     const [cancellation, ...more] = smtp.to(s.email);

@@ -1,5 +1,5 @@
 --! Previous: sha1:16e6ec1b255896343a3dd73c395cbf7c19ea03cf
---! Hash: sha1:95e4ce7bb74c40e7c2de741feebfd5b44417f34c
+--! Hash: sha1:dbacf59ff57769fa04e15a6b9c2ef62090dc28f8
 --! Message: Patient notifications and the waitlist: e-mail consent and the unsubscribe link, appointment revisions, notices queued with each change, reminders on a schedule, freed slots offered to waiting patients, the booking rules as a function
 
 --! split: 1-current.sql
@@ -333,7 +333,7 @@ create index email_deliveries_patient_idx on app_private.email_deliveries (tenan
 comment on column app_private.email_deliveries.user_id is 'Recipient, when a user (NULL for a patient).';
 comment on column app_private.email_deliveries.patient_id is 'Recipient, when a patient (NULL for a user).';
 comment on column app_private.email_deliveries.template is
-  'Which template was sent (`welcome`, `account`, `trial_notice`, `appointment_notice`).';
+  'Which template was sent (`welcome`, `account`, `trial_notice`, `appointment_notice`, `waitlist_offer`).';
 
 --------------------------------------------------------------------------------
 -- Reminders (issue 13). A cron job (every minute) records the reminders whose moment has come,
@@ -406,12 +406,18 @@ create function app_private.record_appointment_notice_sent(tenant_id uuid, notic
   language plpgsql volatile set search_path = pg_catalog, public, pg_temp
 as $$
 begin
+  -- Only what the mail server accepted: a send of unknown outcome stays queued (and the
+  -- operators' report shows its delivery as `unknown`).
   update app_public.appointment_notices n set status = 'sent', decided_at = now()
     where n.tenant_id = record_appointment_notice_sent.tenant_id and n.id = record_appointment_notice_sent.notice_id
-      and n.status = 'queued';
+      and n.status = 'queued'
+      and exists (select 1 from app_private.email_deliveries d
+                  where d.tenant_id = record_appointment_notice_sent.tenant_id
+                    and d.idempotency_key = 'appointment_notice:' || record_appointment_notice_sent.notice_id
+                    and d.accepted_at is not null);
 end;
 $$;
-comment on function app_private.record_appointment_notice_sent(uuid, uuid) is 'Records that the mail server accepted a notice. Owner only: the worker calls it.';
+comment on function app_private.record_appointment_notice_sent(uuid, uuid) is 'Records a notice as sent once its delivery was accepted by the mail server (a retried job that found it delivered records it too). Owner only: the worker calls it.';
 revoke execute on function app_private.record_appointment_notice_sent(uuid, uuid) from public;
 
 create function app_private.appointment_notice_email(tenant_id uuid, notice_id uuid)
