@@ -54,6 +54,10 @@ export function visitTime(startsAt: Date, endsAt: Date, timeZone: string): strin
   return `${day.format(startsAt)}, ${clock(startsAt)}–${clock(endsAt, true)} (${timeZone})`;
 }
 
+/** The local day of a subject line, e.g. "12 January". */
+const dayOf = (at: Date, timeZone: string) =>
+  new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", timeZone }).format(at);
+
 type Office = Pick<NoticeVisit, "officeName" | "officeAddress">;
 
 const place = (v: Office) => [v.officeName, v.officeAddress].filter(Boolean).join(", ");
@@ -99,7 +103,7 @@ export function calendarFile(n: AppointmentNotice): Attachment {
 function wording(n: AppointmentNotice): { subject: string; paragraphs: string[] } {
   const [first] = n.visits;
   const when = (v: NoticeVisit) => visitTime(v.startsAt, v.endsAt, n.timeZone);
-  const date = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", timeZone: n.timeZone }).format(first.startsAt);
+  const date = dayOf(first.startsAt, n.timeZone);
   switch (n.kind) {
     case "confirmation":
       if (n.visits.length > 1) {
@@ -189,7 +193,7 @@ export function waitlistOfferEmail(
     unsubscribeUrl: string;
   },
 ) {
-  const date = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", timeZone: f.timeZone }).format(f.startsAt);
+  const date = dayOf(f.startsAt, f.timeZone);
   const until = new Intl.DateTimeFormat("en-GB", {
     hour: "2-digit",
     minute: "2-digit",
