@@ -278,6 +278,56 @@ test("a patient holds one offer at a time; a deleted visit and a time outside th
   expect(smtp.to(waiting.email)).toHaveLength(2);
 });
 
+test("time off deleted gives its working time to the waitlist: the first free start on the grid, then the next patient the rest", async () => {
+  const s = await setting();
+  // Monday 8 February: a visit at 10:00–10:30, then the whole day taken off.
+  const timeOff = await asClaims(s.clinic.admin.claims, async (client) => {
+    const patient = (await client.query("insert into app_public.patients (full_name) values ('Early Bird') returning id")).rows[0]
+      .id;
+    await client.query(
+      "insert into app_public.appointments (doctor_id, patient_id, office_id, starts_at, ends_at) values ($1, $2, 'main', $3, $4)",
+      [s.clinic.doctor.doctorId, patient, "2027-02-08T09:00:00Z", "2027-02-08T09:30:00Z"],
+    );
+    const { rows } = await client.query(
+      "insert into app_public.time_off_periods (doctor_id, starts_at, ends_at) values ($1, $2, $3) returning id",
+      [s.clinic.doctor.doctorId, "2027-02-07T23:00:00Z", "2027-02-08T23:00:00Z"],
+    );
+    return rows[0].id as string;
+  });
+  const day = { earliest_date: "2027-02-08", latest_date: "2027-02-08", earliest_time: "10:00" };
+  const first = await wait(s, { ...day, doctor_id: s.clinic.doctor.doctorId });
+  const second = await wait(s, day);
+  await runner.run();
+  expect(smtp.to(first.email)).toHaveLength(0); // nothing freed yet
+  await asClaims(s.clinic.admin.claims, (client) =>
+    client.query("delete from app_public.time_off_periods where id = $1", [timeOff]),
+  );
+  await runner.run();
+  const [offer] = smtp.to(first.email);
+  expect(offer.text).toContain("Monday, 8 February 2027, 10:30–11:00 CET (Europe/Madrid), at Main office, 1 High Street.");
+  expect(smtp.to(second.email)).toHaveLength(0); // one offer at a time per freed time
+  expect((await answer(linkIn(offer), "accept")).status).toBe(200);
+  await runner.run();
+  const [secondOffer] = smtp.to(second.email);
+  expect(secondOffer.text).toContain("Monday, 8 February 2027, 11:00–11:30 CET (Europe/Madrid), at Main office, 1 High Street.");
+
+  // Shortened instead: off all Monday 15 February, then only until 11:00. The morning stays off.
+  const shortened = await asClaims(s.clinic.admin.claims, async (client) => {
+    const { rows } = await client.query(
+      "insert into app_public.time_off_periods (doctor_id, starts_at, ends_at) values ($1, $2, $3) returning id",
+      [s.clinic.doctor.doctorId, "2027-02-14T23:00:00Z", "2027-02-15T23:00:00Z"],
+    );
+    return rows[0].id as string;
+  });
+  const third = await wait(s, { earliest_date: "2027-02-15", latest_date: "2027-02-15" });
+  await asClaims(s.clinic.admin.claims, (client) =>
+    client.query("update app_public.time_off_periods set ends_at = '2027-02-15T10:00:00Z' where id = $1", [shortened]),
+  );
+  await runner.run();
+  const [thirdOffer] = smtp.to(third.email);
+  expect(thirdOffer.text).toContain("Monday, 15 February 2027, 11:00–11:30 CET (Europe/Madrid)");
+});
+
 test("two accept clicks at once book one appointment", async () => {
   const s = await setting();
   const waiting = await wait(s, {});
