@@ -118,6 +118,25 @@ export function jobRunner(mailer: Mailer, now?: () => Date, appUrl = APP_URL, pu
   };
 }
 
+/**
+ * For a test file: a capture SMTP server and a job runner sending through it, started before the
+ * file's tests (from an empty job queue) and closed after them. `now` is the clock the runner's
+ * scheduled tasks read (reminders, waitlist holds); a test sets it.
+ */
+export function useMailWorker() {
+  const mail = { now: new Date() } as { smtp: SmtpCapture; runner: ReturnType<typeof jobRunner>; now: Date };
+  beforeAll(async () => {
+    mail.smtp = await startSmtpCapture();
+    mail.runner = jobRunner(smtpMailer(mail.smtp), () => mail.now);
+    await drainJobs();
+  });
+  afterAll(async () => {
+    await mail.runner.close();
+    await mail.smtp.close();
+  });
+  return mail;
+}
+
 /** Runs `work` on graphile-worker's utilities with the ids of the queued jobs that `where` selects. */
 async function withJobs<T>(where: string, work: (utils: WorkerUtils, ids: string[]) => Promise<T>): Promise<T> {
   const utils = await makeWorkerUtils({ connectionString: ownerUrl(), logger: silentLogger });

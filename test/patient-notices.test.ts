@@ -7,32 +7,12 @@
  */
 import ical, { type VEvent } from "node-ical";
 import { asClaims, asOwner, closePool, signUpClinic, uniq, useServer, type Clinic } from "./helpers";
-import {
-  drainJobs,
-  jobRunner,
-  retryFailedJobsNow,
-  smtpMailer,
-  startSmtpCapture,
-  type CapturedMail,
-  type SmtpCapture,
-} from "./mail";
+import { jobRunner, retryFailedJobsNow, smtpMailer, useMailWorker, type CapturedMail } from "./mail";
 import { tenantProgram } from "../src/cli/tenant";
 
-let smtp: SmtpCapture;
-let clock = new Date();
-let runner: ReturnType<typeof jobRunner>;
+const mailbox = useMailWorker();
 const api = useServer();
-
-beforeAll(async () => {
-  smtp = await startSmtpCapture();
-  runner = jobRunner(smtpMailer(smtp), () => clock);
-  await drainJobs();
-});
-afterAll(async () => {
-  await runner.close();
-  await smtp.close();
-  await closePool();
-});
+afterAll(closePool);
 
 /** Every patient this file e-mails, with their tenant's name: the last test checks each mail against them. */
 const known: { email: string; name: string; tenantName: string }[] = [];
@@ -103,8 +83,8 @@ describe("messages", () => {
   test("booking sends the patient one confirmation: the time in the clinic's zone and its name, the office, nothing clinical, a calendar entry", async () => {
     const s = await setting("Europe/Madrid");
     const id = await book(s, "2027-01-12T08:30:00Z");
-    await runner.run();
-    const [mail, ...more] = smtp.to(s.email);
+    await mailbox.runner.run();
+    const [mail, ...more] = mailbox.smtp.to(s.email);
     expect(more).toHaveLength(0);
     expect(mail.subject).toBe(`Your appointment at ${s.tenantName} on 12 January`);
     expect(mail.text).toContain(`Hello ${s.name},`);
@@ -121,30 +101,30 @@ describe("messages", () => {
     expect(mail.headers["list-unsubscribe"]).toMatch(/^<https:\/\/api\.clinic\.test\/unsubscribe\?token=[0-9a-f]{64}>$/);
     expect(mail.headers["list-unsubscribe-post"]).toBe("List-Unsubscribe=One-Click");
     expect(await notices(s)).toEqual([{ kind: "confirmation", status: "sent", reason: null, lead: null }]);
-    await runner.run();
-    expect(smtp.to(s.email)).toHaveLength(1); // delivered once
+    await mailbox.runner.run();
+    expect(mailbox.smtp.to(s.email)).toHaveLength(1); // delivered once
   });
 
   test("a move sends a change notice with the same UID and SEQUENCE 1; a cancellation sends METHOD:CANCEL with SEQUENCE 2", async () => {
     const s = await setting("America/New_York");
     const id = await book(s, "2027-02-03T15:00:00Z");
-    await runner.run();
+    await mailbox.runner.run();
     await asReceptionist(s, "update app_public.appointments set starts_at = $2, ends_at = $3 where id = $1", [
       id,
       "2027-02-04T19:00:00Z",
       "2027-02-04T19:45:00Z",
     ]);
-    await runner.run();
+    await mailbox.runner.run();
     // Notes and status steps that do not concern the patient send nothing.
     await asReceptionist(s, "update app_public.appointments set notes = 'more' where id = $1", [id]);
-    await runner.run();
+    await mailbox.runner.run();
     await asReceptionist(
       s,
       "update app_public.appointments set status = 'cancelled', cancellation_reason = 'Doctor ill' where id = $1",
       [id],
     );
-    await runner.run();
-    const [confirmation, change, cancellation, ...more] = smtp.to(s.email);
+    await mailbox.runner.run();
+    const [confirmation, change, cancellation, ...more] = mailbox.smtp.to(s.email);
     expect(more).toHaveLength(0);
     expect(change.subject).toBe(`Your appointment at ${s.tenantName} has changed`);
     expect(change.text).toContain("It is now on Thursday, 4 February 2027, 14:00–14:45 GMT-5 (America/New_York)");
@@ -167,8 +147,8 @@ describe("messages", () => {
     const cancelled = await setting();
     const other = await book(cancelled, "2027-03-01T10:00:00Z");
     await asReceptionist(cancelled, "update app_public.appointments set status = 'cancelled' where id = $1", [other]);
-    await runner.run();
-    const [mail, ...more] = smtp.to(moved.email);
+    await mailbox.runner.run();
+    const [mail, ...more] = mailbox.smtp.to(moved.email);
     expect(more).toHaveLength(0);
     expect(mail.subject).toMatch(/^Your appointment at .* on 1 March$/);
     expect(mail.text).toContain(", at North office.");
@@ -177,7 +157,7 @@ describe("messages", () => {
       { kind: "confirmation", status: "skipped", reason: "superseded", lead: null },
       { kind: "change", status: "sent", reason: null, lead: null },
     ]);
-    expect(smtp.to(cancelled.email)).toHaveLength(0);
+    expect(mailbox.smtp.to(cancelled.email)).toHaveLength(0);
     expect(await notices(cancelled)).toEqual([
       { kind: "confirmation", status: "skipped", reason: "superseded", lead: null },
       { kind: "cancellation", status: "skipped", reason: "nothing-sent", lead: null },
@@ -194,8 +174,8 @@ describe("messages", () => {
       );
       return rows[0].id as string;
     });
-    await runner.run();
-    const [mail, ...more] = smtp.to(s.email);
+    await mailbox.runner.run();
+    const [mail, ...more] = mailbox.smtp.to(s.email);
     expect(more).toHaveLength(0);
     expect(mail.subject).toBe(`Your 3 appointments at ${s.tenantName}`);
     for (const day of ["Monday, 4 January 2027", "Monday, 11 January 2027", "Monday, 18 January 2027"]) {
@@ -212,8 +192,8 @@ describe("messages", () => {
     expect(events.every((e) => !("attendee" in e))).toBe(true); // RFC 5546: PUBLISH names no attendees
     expect(events.map((e) => e.uid).sort()).toEqual(occurrences.map(uidOf).sort());
     await asReceptionist(s, "update app_public.appointments set office_id = 'north' where id = $1", [occurrences[1]]);
-    await runner.run();
-    const change = smtp.to(s.email)[1];
+    await mailbox.runner.run();
+    const change = mailbox.smtp.to(s.email)[1];
     expect(change.subject).toBe(`Your appointment at ${s.tenantName} has changed`);
     expect(calendarOf(change).events.map((e) => [e.uid, e.sequence])).toEqual([[uidOf(occurrences[1]), 1]]);
   });
@@ -223,8 +203,8 @@ describe("messages", () => {
     const noAddress = await setting("UTC", { email: null });
     await book(refused, "2027-04-01T09:00:00Z");
     await book(noAddress, "2027-04-01T09:00:00Z");
-    await runner.run();
-    expect(smtp.to(refused.email)).toHaveLength(0);
+    await mailbox.runner.run();
+    expect(mailbox.smtp.to(refused.email)).toHaveLength(0);
     expect(await notices(refused)).toEqual([{ kind: "confirmation", status: "skipped", reason: "no-consent", lead: null }]);
     expect(await notices(noAddress)).toEqual([{ kind: "confirmation", status: "skipped", reason: "no-email", lead: null }]);
     // The record is the database's, not the client's.
@@ -259,15 +239,15 @@ describe("corrections", () => {
       return { id: rows[0].id as string, email, name };
     });
     const id = await book(alice, "2027-01-20T10:00:00Z");
-    await runner.run();
+    await mailbox.runner.run();
     await asReceptionist(alice, "update app_public.appointments set patient_id = $2 where id = $1", [id, bob.id]);
-    await runner.run();
-    const [confirmation, cancellation, ...more] = smtp.to(alice.email);
+    await mailbox.runner.run();
+    const [confirmation, cancellation, ...more] = mailbox.smtp.to(alice.email);
     expect(more).toHaveLength(0);
     expect(calendarOf(confirmation).events[0]).toMatchObject({ uid: uidOf(id), sequence: 0 });
     expect(cancellation.subject).toBe(`Your appointment at ${alice.tenantName} on 20 January is cancelled`);
     expect(calendarOf(cancellation)).toMatchObject({ method: "CANCEL", events: [{ uid: uidOf(id), sequence: 1 }] });
-    const [bobs, ...moreForBob] = smtp.to(bob.email);
+    const [bobs, ...moreForBob] = mailbox.smtp.to(bob.email);
     expect(moreForBob).toHaveLength(0);
     expect(bobs.subject).toBe(`Your appointment at ${alice.tenantName} on 20 January`);
     expect(bobs.text).toContain(`Hello ${bob.name},`);
@@ -277,21 +257,21 @@ describe("corrections", () => {
   test("a cancellation after a confirmation whose sending was interrupted (it may have arrived) is still sent", async () => {
     const s = await setting();
     const id = await book(s, "2027-01-21T10:00:00Z");
-    const smtpMail = smtpMailer(smtp);
+    const smtpMail = smtpMailer(mailbox.smtp);
     const interrupted = jobRunner(
       { ...smtpMail, send: () => Promise.reject(new Error("Connection closed while the message was in flight")) },
-      () => clock,
+      () => mailbox.now,
     );
     await interrupted.run();
-    expect(smtp.to(s.email)).toHaveLength(0);
+    expect(mailbox.smtp.to(s.email)).toHaveLength(0);
     // It may have arrived: its retry sends nothing again, and does not call it "sent".
     expect(await retryFailedJobsNow()).toBeGreaterThan(0);
-    await runner.run();
-    expect(smtp.to(s.email)).toHaveLength(0);
+    await mailbox.runner.run();
+    expect(mailbox.smtp.to(s.email)).toHaveLength(0);
     expect(await notices(s)).toEqual([{ kind: "confirmation", status: "queued", reason: null, lead: null }]);
     await asReceptionist(s, "update app_public.appointments set status = 'cancelled' where id = $1", [id]);
-    await runner.run();
-    const [cancellation, ...more] = smtp.to(s.email);
+    await mailbox.runner.run();
+    const [cancellation, ...more] = mailbox.smtp.to(s.email);
     expect(more).toHaveLength(0);
     expect(calendarOf(cancellation)).toMatchObject({ method: "CANCEL", events: [{ uid: uidOf(id), sequence: 1 }] });
     smtpMail.close();
@@ -320,8 +300,8 @@ describe("the unsubscribe link", () => {
     await book(s, "2027-05-03T09:00:00Z");
     await book(s, "2027-05-04T09:00:00Z");
     await book(neighbour, "2027-05-03T09:00:00Z");
-    await runner.run();
-    const [first, second] = smtp.to(s.email).map(unsubscribeUrlIn);
+    await mailbox.runner.run();
+    const [first, second] = mailbox.smtp.to(s.email).map(unsubscribeUrlIn);
     expect(first).not.toBe(second); // one link per e-mail
     const page = await fetch(first.replace("https://api.clinic.test", api.url));
     expect(page.status).toBe(200);
@@ -343,16 +323,16 @@ describe("the unsubscribe link", () => {
       expect(text).not.toContain(s.tenantName);
     }
     await book(s, "2027-05-05T09:00:00Z");
-    await runner.run();
-    expect(smtp.to(s.email)).toHaveLength(2);
+    await mailbox.runner.run();
+    expect(mailbox.smtp.to(s.email)).toHaveLength(2);
   });
 
   test("staff turning the e-mails back on voids the links of earlier e-mails", async () => {
     const s = await setting();
     await book(s, "2027-06-01T09:00:00Z");
     await book(s, "2027-06-02T09:00:00Z");
-    await runner.run();
-    const [first, second] = smtp.to(s.email).map(unsubscribeUrlIn);
+    await mailbox.runner.run();
+    const [first, second] = mailbox.smtp.to(s.email).map(unsubscribeUrlIn);
     expect((await post(first)).status).toBe(200);
     await asReceptionist(s, "update app_public.patients set email_consent = true where id = $1", [s.patientId]);
     expect(await consentOf(s.patientId)).toEqual({ consent: true, by: s.clinic.receptionist.userId, dated: true });
@@ -364,9 +344,9 @@ describe("the unsubscribe link", () => {
 describe("reminders", () => {
   /** Runs the reminder schedule task at `at`, then every job it queued. */
   async function remindAt(at: string) {
-    clock = new Date(at);
+    mailbox.now = new Date(at);
     await asOwner((client) => client.query("select graphile_worker.add_job('schedule_appointment_reminders', '{}'::json)"));
-    await runner.run();
+    await mailbox.runner.run();
   }
 
   test.each([
@@ -376,13 +356,13 @@ describe("reminders", () => {
   ])("%s: 24 hours before a visit after the daylight-saving night, once, in local time", async (zone, visit, moment, local) => {
     const s = await setting(zone);
     await book(s, visit);
-    await runner.run();
-    expect(smtp.to(s.email)).toHaveLength(1); // the confirmation
+    await mailbox.runner.run();
+    expect(mailbox.smtp.to(s.email)).toHaveLength(1); // the confirmation
     await remindAt(new Date(new Date(moment).getTime() - 60_000).toISOString());
-    expect(smtp.to(s.email)).toHaveLength(1);
+    expect(mailbox.smtp.to(s.email)).toHaveLength(1);
     await remindAt(moment);
     await remindAt(new Date(new Date(moment).getTime() + 3_600_000).toISOString());
-    const [, reminder, ...more] = smtp.to(s.email);
+    const [, reminder, ...more] = mailbox.smtp.to(s.email);
     expect(more).toHaveLength(0);
     expect(reminder.subject).toMatch(/^Reminder: your appointment at .* on (14|28) March$/);
     expect(reminder.text).toContain(`${local} (${zone}), at Main office, 1 High Street.`);
@@ -400,12 +380,12 @@ describe("reminders", () => {
     await asReceptionist(s, "update app_public.appointments set status = 'cancelled' where id = $1", [cancelled]);
     const refused = await setting("Europe/Madrid", { consent: false });
     await book(refused, "2027-07-01T10:00:00Z");
-    await runner.run();
-    const before = smtp.to(s.email).length;
+    await mailbox.runner.run();
+    const before = mailbox.smtp.to(s.email).length;
     await remindAt("2027-07-01T09:00:00Z"); // 25 h after the first moment, 1 h after the second
     await remindAt("2027-07-01T09:30:00Z");
     await remindAt("2027-07-01T11:00:00Z"); // the visit has begun
-    const reminders = smtp.to(s.email).slice(before);
+    const reminders = mailbox.smtp.to(s.email).slice(before);
     expect(reminders.map((m) => m.subject)).toEqual([`Reminder: your appointment at ${s.tenantName} on 1 July`]);
     expect(reminders[0].text).toContain("Thursday, 1 July 2027, 12:00–12:30 CEST (Europe/Madrid)");
     expect((await notices(s)).filter((n) => n.kind === "reminder")).toEqual([
@@ -429,7 +409,7 @@ describe("reminders", () => {
       "2027-08-12T09:30:00Z",
     ]);
     await remindAt("2027-08-11T09:00:00Z");
-    const reminders = smtp.to(s.email).filter((m) => m.subject.startsWith("Reminder"));
+    const reminders = mailbox.smtp.to(s.email).filter((m) => m.subject.startsWith("Reminder"));
     expect(reminders.map((m) => m.subject)).toEqual([
       `Reminder: your appointment at ${s.tenantName} on 10 August`,
       `Reminder: your appointment at ${s.tenantName} on 12 August`,
@@ -439,7 +419,7 @@ describe("reminders", () => {
       client.query("update app_public.tenants set reminder_lead_minutes = 1380 where id = $1", [s.clinic.tenantId]),
     );
     await remindAt("2027-08-11T10:30:00Z");
-    expect(smtp.to(s.email).filter((m) => m.subject.startsWith("Reminder"))).toHaveLength(2);
+    expect(mailbox.smtp.to(s.email).filter((m) => m.subject.startsWith("Reminder"))).toHaveLength(2);
     const lateNotices = await asOwner(async (client) => {
       const { rows } = await client.query("select kind from app_public.appointment_notices where appointment_id = $1", [late]);
       return rows.map((r) => r.kind);
@@ -451,7 +431,7 @@ describe("reminders", () => {
 test("operators list a tenant's notices: sent, skipped and why, ids only", async () => {
   const s = await setting("UTC", { consent: false });
   const id = await book(s, "2027-09-01T09:00:00Z");
-  await runner.run();
+  await mailbox.runner.run();
   const slug = await asOwner(
     async (client) => (await client.query("select slug from app_public.tenants where id = $1", [s.clinic.tenantId])).rows[0].slug,
   );
@@ -471,8 +451,8 @@ test("operators list a tenant's notices: sent, skipped and why, ids only", async
 });
 
 test("no patient ever received another patient's or another tenant's data", () => {
-  expect(smtp.messages.length).toBeGreaterThan(10);
-  for (const mail of smtp.messages.filter((m) => known.some((k) => k.email === m.to) || m.attachments.length)) {
+  expect(mailbox.smtp.messages.length).toBeGreaterThan(10);
+  for (const mail of mailbox.smtp.messages.filter((m) => known.some((k) => k.email === m.to) || m.attachments.length)) {
     const own = known.find((k) => k.email === mail.to);
     expect(own).toBeDefined();
     const everything = [mail.subject, mail.text, mail.html, ...mail.attachments.map((a) => a.content)].join("\n");

@@ -5,23 +5,11 @@
  * races run as concurrent requests against the database.
  */
 import { asClaims, asOwner, closePool, signUpClinic, uniq, useServer, type Clinic } from "./helpers";
-import { drainJobs, jobRunner, smtpMailer, startSmtpCapture, type CapturedMail, type SmtpCapture } from "./mail";
+import { useMailWorker, type CapturedMail } from "./mail";
 
-let smtp: SmtpCapture;
-let clock = new Date();
-let runner: ReturnType<typeof jobRunner>;
+const mailbox = useMailWorker();
 const api = useServer();
-
-beforeAll(async () => {
-  smtp = await startSmtpCapture();
-  runner = jobRunner(smtpMailer(smtp), () => clock);
-  await drainJobs();
-});
-afterAll(async () => {
-  await runner.close();
-  await smtp.close();
-  await closePool();
-});
+afterAll(closePool);
 
 /** Monday 1 February 2027, 10:00–10:30 in Madrid: inside the doctor's Monday hours. */
 const SLOT = { startsAt: "2027-02-01T09:00:00Z", endsAt: "2027-02-01T09:30:00Z" };
@@ -132,9 +120,9 @@ test("a freed slot goes to the oldest entry it suits, held 30 minutes; the link 
   const second = await wait(s, { doctor_id: s.clinic.doctor.doctorId });
   const tooLong = await wait(s, { doctor_id: s.clinic.doctor.doctorId, duration_minutes: 60 });
   await cancelVisit(s);
-  await runner.run();
-  for (const other of [otherDates, second, tooLong]) expect(smtp.to(other.email)).toHaveLength(0);
-  const [offer, ...more] = smtp.to(first.email);
+  await mailbox.runner.run();
+  for (const other of [otherDates, second, tooLong]) expect(mailbox.smtp.to(other.email)).toHaveLength(0);
+  const [offer, ...more] = mailbox.smtp.to(first.email);
   expect(more).toHaveLength(0);
   expect(offer.subject).toBe(`A time has become free at ${s.tenantName} on 1 February`);
   expect(offer.text).toContain("Monday, 1 February 2027, 10:00–10:30 CET (Europe/Madrid), at Main office, 1 High Street.");
@@ -171,8 +159,8 @@ test("a freed slot goes to the oldest entry it suits, held 30 minutes; the link 
   const again = await answer(linkIn(offer), "accept");
   expect(again.status).toBe(400);
   expect(await again.text()).toContain("This offer is no longer available, or the link is not valid.");
-  await runner.run();
-  expect(smtp.to(first.email).map((m) => m.subject)).toEqual([
+  await mailbox.runner.run();
+  expect(mailbox.smtp.to(first.email).map((m) => m.subject)).toEqual([
     offer.subject,
     `Your appointment at ${s.tenantName} on 1 February`,
   ]);
@@ -183,12 +171,12 @@ test("an expired or declined offer passes to the next entry; used, expired and f
   const first = await wait(s, {});
   const second = await wait(s, {});
   await cancelVisit(s);
-  await runner.run();
-  const [firstOffer] = smtp.to(first.email);
-  clock = new Date(Date.now() + 31 * 60_000);
+  await mailbox.runner.run();
+  const [firstOffer] = mailbox.smtp.to(first.email);
+  mailbox.now = new Date(Date.now() + 31 * 60_000);
   await asOwner((client) => client.query("select graphile_worker.add_job('expire_waitlist_offers', '{}'::json)"));
-  await runner.run();
-  const [secondOffer] = smtp.to(second.email);
+  await mailbox.runner.run();
+  const [secondOffer] = mailbox.smtp.to(second.email);
   expect(secondOffer.subject).toBe(firstOffer.subject);
   const forged = linkIn(firstOffer).replace(/token=[0-9a-f]+/, `token=${"a".repeat(64)}`);
   for (const path of [linkIn(firstOffer), forged, "/waitlist-offer"]) {
@@ -200,12 +188,12 @@ test("an expired or declined offer passes to the next entry; used, expired and f
   }
   const declined = await answer(linkIn(secondOffer), "decline");
   expect(declined.status).toBe(200);
-  await runner.run();
+  await mailbox.runner.run();
   expect(await offersOf(s)).toEqual([
     { entry: first.entryId, status: "expired", booked: false },
     { entry: second.entryId, status: "declined", booked: false },
   ]);
-  expect(smtp.to(first.email)).toHaveLength(1); // not offered the same slot again
+  expect(mailbox.smtp.to(first.email)).toHaveLength(1); // not offered the same slot again
   expect(await slotHolders(s)).toEqual([]);
 });
 
@@ -214,14 +202,14 @@ test("an entry cancelled by staff: its pending offer is withdrawn, its link refu
   const first = await wait(s, {});
   const second = await wait(s, {});
   await cancelVisit(s);
-  await runner.run();
-  const [firstOffer] = smtp.to(first.email);
+  await mailbox.runner.run();
+  const [firstOffer] = mailbox.smtp.to(first.email);
   await asClaims(s.clinic.receptionist.claims, (client) =>
     client.query("update app_public.waitlist_entries set status = 'cancelled' where id = $1", [first.entryId]),
   );
-  await runner.run();
+  await mailbox.runner.run();
   expect((await answer(linkIn(firstOffer), "accept")).status).toBe(400);
-  expect(smtp.to(second.email)).toHaveLength(1);
+  expect(mailbox.smtp.to(second.email)).toHaveLength(1);
   expect(await offersOf(s)).toEqual([
     { entry: first.entryId, status: "withdrawn", booked: false },
     { entry: second.entryId, status: "pending", booked: false },
@@ -252,13 +240,13 @@ test("a patient holds one offer at a time; a deleted visit and a time outside th
   await asClaims(s.clinic.receptionist.claims, (client) =>
     client.query("update app_public.appointments set status = 'cancelled' where id = any($1::uuid[])", [[s.visitId, inside]]),
   );
-  await runner.run();
-  expect(smtp.to(waiting.email)).toHaveLength(1);
+  await mailbox.runner.run();
+  expect(mailbox.smtp.to(waiting.email)).toHaveLength(1);
   expect((await offersOf(s)).map((o) => o.status)).toEqual(["pending"]);
-  await answer(linkIn(smtp.to(waiting.email)[0]), "decline");
-  await runner.run();
-  expect(smtp.to(waiting.email)).toHaveLength(2); // now the other freed slot
-  await answer(linkIn(smtp.to(waiting.email)[1]), "decline");
+  await answer(linkIn(mailbox.smtp.to(waiting.email)[0]), "decline");
+  await mailbox.runner.run();
+  expect(mailbox.smtp.to(waiting.email)).toHaveLength(2); // now the other freed slot
+  await answer(linkIn(mailbox.smtp.to(waiting.email)[1]), "decline");
   await asClaims(s.clinic.receptionist.claims, async (client) => {
     await client.query("update app_public.appointments set status = 'cancelled' where id = $1", [outside]);
   });
@@ -273,9 +261,9 @@ test("a patient holds one offer at a time; a deleted visit and a time outside th
     );
     await client.query("delete from app_public.appointments where id = $1", [rows[0].id]);
   });
-  await runner.run();
-  expect(smtp.to(other.email)).toHaveLength(0);
-  expect(smtp.to(waiting.email)).toHaveLength(2);
+  await mailbox.runner.run();
+  expect(mailbox.smtp.to(other.email)).toHaveLength(0);
+  expect(mailbox.smtp.to(waiting.email)).toHaveLength(2);
 });
 
 test("time off deleted gives its working time to the waitlist: the first free start on the grid, then the next patient the rest", async () => {
@@ -297,18 +285,18 @@ test("time off deleted gives its working time to the waitlist: the first free st
   const day = { earliest_date: "2027-02-08", latest_date: "2027-02-08", earliest_time: "10:00" };
   const first = await wait(s, { ...day, doctor_id: s.clinic.doctor.doctorId });
   const second = await wait(s, day);
-  await runner.run();
-  expect(smtp.to(first.email)).toHaveLength(0); // nothing freed yet
+  await mailbox.runner.run();
+  expect(mailbox.smtp.to(first.email)).toHaveLength(0); // nothing freed yet
   await asClaims(s.clinic.admin.claims, (client) =>
     client.query("delete from app_public.time_off_periods where id = $1", [timeOff]),
   );
-  await runner.run();
-  const [offer] = smtp.to(first.email);
+  await mailbox.runner.run();
+  const [offer] = mailbox.smtp.to(first.email);
   expect(offer.text).toContain("Monday, 8 February 2027, 10:30–11:00 CET (Europe/Madrid), at Main office, 1 High Street.");
-  expect(smtp.to(second.email)).toHaveLength(0); // one offer at a time per freed time
+  expect(mailbox.smtp.to(second.email)).toHaveLength(0); // one offer at a time per freed time
   expect((await answer(linkIn(offer), "accept")).status).toBe(200);
-  await runner.run();
-  const [secondOffer] = smtp.to(second.email);
+  await mailbox.runner.run();
+  const [secondOffer] = mailbox.smtp.to(second.email);
   expect(secondOffer.text).toContain("Monday, 8 February 2027, 11:00–11:30 CET (Europe/Madrid), at Main office, 1 High Street.");
 
   // Shortened instead: off all Monday 15 February, then only until 11:00. The morning stays off.
@@ -323,8 +311,8 @@ test("time off deleted gives its working time to the waitlist: the first free st
   await asClaims(s.clinic.admin.claims, (client) =>
     client.query("update app_public.time_off_periods set ends_at = '2027-02-15T10:00:00Z' where id = $1", [shortened]),
   );
-  await runner.run();
-  const [thirdOffer] = smtp.to(third.email);
+  await mailbox.runner.run();
+  const [thirdOffer] = mailbox.smtp.to(third.email);
   expect(thirdOffer.text).toContain("Monday, 15 February 2027, 11:00–11:30 CET (Europe/Madrid)");
 });
 
@@ -332,8 +320,8 @@ test("two accept clicks at once book one appointment", async () => {
   const s = await setting();
   const waiting = await wait(s, {});
   await cancelVisit(s);
-  await runner.run();
-  const link = linkIn(smtp.to(waiting.email)[0]);
+  await mailbox.runner.run();
+  const link = linkIn(mailbox.smtp.to(waiting.email)[0]);
   const answers = await Promise.all([answer(link, "accept"), answer(link, "accept"), answer(link, "accept")]);
   expect(answers.map((a) => a.status).sort()).toEqual([200, 400, 400]);
   expect(await slotHolders(s)).toEqual([waiting.patientId]);
@@ -344,8 +332,8 @@ test("an accept racing a staff booking of the same time gives one appointment; a
     const s = await setting();
     const waiting = await wait(s, {});
     await cancelVisit(s);
-    await runner.run();
-    const link = linkIn(smtp.to(waiting.email)[0]);
+    await mailbox.runner.run();
+    const link = linkIn(mailbox.smtp.to(waiting.email)[0]);
     const staff = asClaims(s.clinic.receptionist.claims, async (client) => {
       const patient = (await client.query("insert into app_public.patients (full_name) values ('Walk In') returning id")).rows[0]
         .id;
@@ -373,7 +361,7 @@ test("staff read the waitlist and its offers; a doctor cannot add to it", async 
   const s = await setting();
   const waiting = await wait(s, {});
   await cancelVisit(s);
-  await runner.run();
+  await mailbox.runner.run();
   const seen = await asClaims(s.clinic.doctor.claims, async (client) => {
     const { rows } = await client.query(
       "select e.status as entry, o.status as offer from app_public.waitlist_entries e join app_public.waitlist_offers o on o.tenant_id = e.tenant_id and o.entry_id = e.id where e.id = $1",
