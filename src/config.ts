@@ -148,6 +148,12 @@ export const VARIABLES = {
     range: [50, 60_000],
     meaning: "how often the worker moves jobs from the outbox into the queue, milliseconds (the most a job waits)",
   },
+  WORKER_DEAD_AFTER_SECONDS: {
+    default: 60,
+    range: [2, 3600],
+    meaning:
+      "a worker silent this long (no heartbeat) is taken for dead: its jobs run again on a live worker and its unsent e-mail claims pass on, seconds",
+  },
   WAITLIST_HOLD_MINUTES: {
     default: 30,
     range: [5, 1440],
@@ -289,6 +295,8 @@ export interface Config {
   workerConcurrency: number;
   /** How often the worker drains app_private.job_outbox, milliseconds. */
   jobOutboxIntervalMs: number;
+  /** A worker silent this long is taken for dead (WORKER_DEAD_AFTER_SECONDS). */
+  workerDeadAfterSeconds: number;
   /** How long a waitlist offer holds its slot, minutes. */
   waitlistHoldMinutes: number;
   mail: MailConfig;
@@ -527,6 +535,7 @@ export function loadConfig(env: Environment = process.env): Config {
     runWorker: flag(env, "RUN_WORKER"),
     workerConcurrency: integer(env, "WORKER_CONCURRENCY"),
     jobOutboxIntervalMs: integer(env, "JOB_OUTBOX_INTERVAL_MS"),
+    workerDeadAfterSeconds: integer(env, "WORKER_DEAD_AFTER_SECONDS"),
     waitlistHoldMinutes: integer(env, "WAITLIST_HOLD_MINUTES"),
     mail: {
       smtpUrl,

@@ -44,6 +44,7 @@ async function main(config: Config, logger: Logger) {
           ownerUrl: database.urls.ownerUrl,
           concurrency: config.workerConcurrency,
           outboxIntervalMs: config.jobOutboxIntervalMs,
+          deadAfterSeconds: config.workerDeadAfterSeconds,
           mailer,
           appUrl: config.mail.appUrl,
           publicUrl: config.mail.publicUrl,

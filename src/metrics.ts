@@ -9,7 +9,7 @@ import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Pool } from "pg";
-import type { Mailer } from "./mail/mailer";
+import { NotSentError, type Mailer } from "./mail/mailer";
 import { notesOf } from "./request-log";
 
 export interface Metrics {
@@ -24,6 +24,8 @@ export interface Metrics {
   workerJobs: Counter<"task" | "outcome">;
   /** E-mails by outcome (`sent`, `failed`). */
   emails: Counter<"outcome">;
+  /** E-mails whose delivery is unknown (handed over, answer lost), as the worker last counted them. */
+  unknownEmails: Gauge;
   /** Has a pool's connections and waiting clients read at every scrape. */
   observePool(name: string, pool: Pool): void;
   /** An operation name as a label value: itself for the first few hundred names seen, then `other`. */
@@ -84,7 +86,17 @@ export function createMetrics(): Metrics {
       labelNames: ["task", "outcome"],
       registers,
     }),
-    emails: new Counter({ name: "emails_total", help: "E-mails by outcome.", labelNames: ["outcome"], registers }),
+    emails: new Counter({
+      name: "emails_total",
+      help: "E-mails by outcome: sent, failed (certainly not sent; retried) or unknown (may have arrived; not resent).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    unknownEmails: new Gauge({
+      name: "email_deliveries_unknown",
+      help: "E-mails whose delivery is unknown, waiting for an operator (npm run tenant -- deliveries).",
+      registers,
+    }),
     observePool(name, pool) {
       pools.set(name, pool);
     },
@@ -156,15 +168,15 @@ export async function serveMetrics(metrics: Metrics, port: number, host: string)
   return server;
 }
 
-/** The mailer, counting each message as `sent` or `failed`. */
+/** The mailer, counting each message as `sent`, `failed` (certainly not sent) or `unknown` (it may have arrived). */
 export function countEmails(mailer: Mailer, metrics: Metrics): Mailer {
   return {
     ...mailer,
-    async send(message) {
+    async send(message, handOver) {
       try {
-        await mailer.send(message);
+        await mailer.send(message, handOver);
       } catch (error) {
-        metrics.emails.inc({ outcome: "failed" });
+        metrics.emails.inc({ outcome: error instanceof NotSentError ? "failed" : "unknown" });
         throw error;
       }
       metrics.emails.inc({ outcome: "sent" });

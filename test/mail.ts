@@ -28,6 +28,13 @@ export interface CapturedMail {
   headers: Record<string, string>;
 }
 
+/** A point where the capture server waits: `reached` resolves when a session gets there. */
+export interface Hold {
+  reached: Promise<void>;
+  /** Lets the waiting session (and later ones) go on. */
+  release(): void;
+}
+
 export interface SmtpCapture {
   /** `smtp://127.0.0.1:<port>`, for SMTP_URL. */
   url: string;
@@ -37,6 +44,11 @@ export interface SmtpCapture {
   refused: Set<string>;
   /** How long the server waits, having received a message, before it answers (a slow server). */
   replyDelayMs: number;
+  /**
+   * Holds the next session at `greeting` (connected, not yet greeted: nothing handed over) or at
+   * `reply` (the message received and kept, as a server that has it, with its answer withheld).
+   */
+  hold(point: "greeting" | "reply"): Hold;
   /** Messages accepted for this address. */
   to(address: string): CapturedMail[];
   close(): Promise<void>;
@@ -47,10 +59,34 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   const refused = new Set<string>();
   const capture = { replyDelayMs: 0 };
+  const holds = new Map<"greeting" | "reply", { reach(): void; released: Promise<void> }>();
+  const wait = async (point: "greeting" | "reply") => {
+    const hold = holds.get(point);
+    if (!hold) return;
+    hold.reach();
+    await hold.released;
+  };
+  const hold = (point: "greeting" | "reply"): Hold => {
+    let reach = () => {};
+    let release = () => {};
+    const reached = new Promise<void>((resolve) => (reach = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    holds.set(point, { reach, released });
+    return {
+      reached,
+      release: () => {
+        holds.delete(point);
+        release();
+      },
+    };
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS"],
     logger: false,
+    onConnect(_session, callback) {
+      void wait("greeting").then(() => callback());
+    },
     onRcptTo(address, _session, callback) {
       if (refused.has(address.address)) {
         callback(Object.assign(new Error("Mailbox unavailable"), { responseCode: 550 }));
@@ -74,7 +110,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
             })),
             headers: Object.fromEntries(mail.headerLines.map((h) => [h.key, h.line.slice(h.line.indexOf(":") + 1).trim()])),
           });
-          setTimeout(callback, capture.replyDelayMs);
+          return wait("reply").then(() => setTimeout(callback, capture.replyDelayMs));
         })
         .catch(callback);
     },
@@ -86,6 +122,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     url: `smtp://127.0.0.1:${port}`,
     messages,
     refused,
+    hold,
     to: (address: string) => messages.filter((m) => m.to.toLowerCase() === address.toLowerCase()),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   });

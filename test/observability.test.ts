@@ -259,8 +259,8 @@ describe("worker and e-mail metrics", () => {
     const mailer = countEmails(
       {
         ...outbox,
-        send: (message) =>
-          message.to.startsWith("reception") ? Promise.reject(new NotSentError("refused")) : outbox.send(message),
+        send: (message, handOver) =>
+          message.to.startsWith("reception") ? Promise.reject(new NotSentError("refused")) : outbox.send(message, handOver),
       },
       metrics,
     );
@@ -268,6 +268,7 @@ describe("worker and e-mail metrics", () => {
       ownerUrl: ownerUrl(),
       concurrency: 1,
       outboxIntervalMs: 50,
+      deadAfterSeconds: 60,
       mailer,
       appUrl: "http://app.test",
       publicUrl: "http://api.test",
@@ -289,6 +290,7 @@ describe("worker and e-mail metrics", () => {
       // hourly trial-notice sweep (crontab) may send other tests' notices when the hour turns.
       expect(Number(/^emails_total\{outcome="sent"\} (\d+)$/m.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
       expect(exposed).toMatch(/^db_pool_connections\{pool="worker"\} \d+$/m);
+      expect(exposed).toMatch(/^email_deliveries_unknown \d+$/m);
     } finally {
       await worker.stop();
       await drainJobs();

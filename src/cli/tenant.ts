@@ -8,6 +8,8 @@
  *   extend-trial <tenant> <days>  extend a trial from its end, or from now once ended
  *   notifications <tenant> [--from <date>] [--to <date>]
  *                                 patient notices queued in a range: sent, queued, skipped and why
+ *   deliveries [<tenant>]         e-mails not sent: unknown (handed over, answer lost), sending, not_sent
+ *   resend <tenant> <key>         send an unknown e-mail again (its job runs anew: a fresh link)
  *
  * <tenant> is a tenant's id or slug. Errors print their code and message and exit with 1.
  */
@@ -64,6 +66,16 @@ interface NotificationLine {
   series_id: string | null;
   patient_id: string;
   lead_minutes: number | null;
+}
+
+interface DeliveryLine {
+  tenant_id: string;
+  idempotency_key: string;
+  template: string;
+  status: string;
+  recipient: string;
+  started_at: Date;
+  handed_over_at: Date | null;
 }
 
 function positiveInteger(value: string): number {
@@ -164,6 +176,48 @@ export function tenantProgram(client: Client, output: Output): Command {
         lines.forEach((line) => output.out(line));
         const count = (status: string) => rows.filter((n) => n.status === status).length;
         output.out(`${rows.length} notice(s): ${count("sent")} sent, ${count("queued")} queued, ${count("skipped")} skipped.`);
+      }),
+    );
+  program
+    .command("deliveries")
+    .description(
+      "E-mails not sent, of one tenant or all: unknown (handed to the mail server, answer lost: resend decides), sending, not_sent (its job retries). Ids and keys only.",
+    )
+    .argument("[tenant]", "tenant id or slug; all tenants when left out")
+    .action(
+      run(async (tenant: string | undefined) => {
+        const { rows } = await client.query<DeliveryLine>("select * from app_private.delivery_report($1)", [tenant ?? null]);
+        const lines = table(
+          ["STATUS", "KEY", "TEMPLATE", "RECIPIENT", "CLAIMED (UTC)", "HANDED OVER (UTC)", "TENANT"],
+          rows.map((d) => [
+            d.status,
+            d.idempotency_key,
+            d.template,
+            d.recipient,
+            d.started_at.toISOString(),
+            d.handed_over_at?.toISOString() ?? "-",
+            d.tenant_id,
+          ]),
+        );
+        lines.forEach((line) => output.out(line));
+        const count = (status: string) => rows.filter((d) => d.status === status).length;
+        output.out(`${count("unknown")} unknown, ${count("sending")} sending, ${count("not_sent")} not sent.`);
+      }),
+    );
+  program
+    .command("resend")
+    .description(
+      "Send an e-mail whose delivery is unknown again: its job runs anew and decides what to send now (an account e-mail gets a new set-password link; the old one stops working).",
+    )
+    .argument("<tenant>", "tenant id or slug")
+    .argument("<key>", "the delivery's key, as `deliveries` lists it")
+    .action(
+      run(async (tenant: string, key: string) => {
+        const { rows } = await client.query<{ task: string }>("select app_private.resend_email_delivery($1, $2) as task", [
+          tenant,
+          key,
+        ]);
+        output.out(`Queued ${key} again (job ${rows[0].task}).`);
       }),
     );
   return program;

@@ -82,6 +82,7 @@ export const projectScope = (roles: DatabaseRoles): LintScope => ({
   distributionAnchors: DISTRIBUTION_ANCHORS,
   jobQueueWriters: [
     "app_private.drain_job_outbox", // the outbox's drain: the worker calls it on the coordinator
+    "app_private.unlock_dead_workers", // unlocks a dead worker's jobs: every worker process calls it on the coordinator
   ],
   referenceTables: [
     "app_public.subscription_plans", // the price list

@@ -1,15 +1,14 @@
 /**
- * Sending an e-mail at most once per idempotency key, across job retries and several workers.
- * The delivery row is claimed (committed) before sending: a retry that finds it does not send
- * again, even when the job failed after the server accepted the message. Only when the message
- * certainly did not reach the server (NotSentError) is the claim released, so the retry sends.
+ * Sending an e-mail once per idempotency key, across job retries, crashes and several workers.
+ * The delivery row (app_private.email_deliveries) moves through the states the SQL functions
+ * define: claimed `not_sent` before composing, `sending` at the moment the message leaves, then
+ * `sent`; a refusal releases it for the retry; a hand-over whose answer is lost is `unknown`,
+ * reported and never resent on its own. Which claim a worker may take over is decided in SQL.
  */
 import { createHash } from "node:crypto";
+import type { JobHelpers } from "graphile-worker";
 import { NotSentError, type Mailer, type OutgoingMessage } from "../mail/mailer";
 import type { RenderedEmail } from "../mail/templates";
-
-/** graphile-worker's `helpers.query`: one statement on the worker's pool, committed on return. */
-export type Query = (text: string, values?: unknown[]) => Promise<{ rowCount: number | null; rows: Record<string, unknown>[] }>;
 
 export interface Delivery {
   /** What makes this e-mail unique, e.g. `welcome:<user id>`. */
@@ -19,6 +18,8 @@ export interface Delivery {
   to: string;
   /** Template name, recorded with the delivery. */
   template: string;
+  /** The job an operator's resend runs again; the running job when left out. */
+  resendJob?: { task: string; payload: unknown };
 }
 
 /** A Message-ID derived from the key, so a duplicate (were one ever sent) shows as the same message. */
@@ -27,45 +28,75 @@ export function messageIdFor(key: string, from: string): string {
   return `<${createHash("sha256").update(key).digest("hex").slice(0, 32)}@${domain}>`;
 }
 
+/** A live worker holds the claim: the job fails this attempt and graphile-worker retries it later. */
+export class DeliveryBusyError extends Error {}
+
 /**
- * Renders (`compose` runs only when this call will send) and sends the e-mail unless a delivery
- * with its key exists. Returns whether it sent.
- * @throws NotSentError after releasing the claim, so the job's retry sends again; any other error
- *   keeps the claim (the server may have the message), so the retry does not send it.
+ * Renders (`compose` runs only when this call will send) and sends the e-mail unless it was sent,
+ * is being sent, or its fate is unknown. Returns whether it sent.
+ * @throws NotSentError after releasing the claim, so the job's retry sends it; DeliveryBusyError
+ *   while another live worker holds it. A hand-over without an answer is recorded as unknown and
+ *   logged, and does not throw: retrying cannot tell whether it arrived.
  */
 export async function deliverOnce(
-  query: Query,
+  helpers: Pick<JobHelpers, "query" | "job" | "logger">,
   mailer: Mailer,
   delivery: Delivery,
   compose: () => Promise<RenderedEmail & Pick<OutgoingMessage, "attachments" | "headers">>,
-) {
-  const messageId = messageIdFor(delivery.key, mailer.from);
-  const { recipient } = delivery;
-  const claimed = await query(
-    "userId" in recipient
-      ? `insert into app_private.email_deliveries (tenant_id, idempotency_key, user_id, template, message_id)
-         select u.tenant_id, $1, u.id, $3, $4 from app_public.users u where u.id = $2
-         on conflict (tenant_id, idempotency_key) do nothing`
-      : `insert into app_private.email_deliveries (tenant_id, idempotency_key, patient_id, template, message_id)
-         select p.tenant_id, $1, p.id, $3, $4 from app_public.patients p where p.tenant_id = $5 and p.id = $2
-         on conflict (tenant_id, idempotency_key) do nothing`,
-    "userId" in recipient
-      ? [delivery.key, recipient.userId, delivery.template, messageId]
-      : [delivery.key, recipient.patientId, delivery.template, messageId, recipient.tenantId],
+): Promise<boolean> {
+  const { job, logger } = helpers;
+  const workerId = job.locked_by;
+  if (!workerId) throw new Error("A delivery needs the id of the worker that runs its job.");
+  const { recipient, key } = delivery;
+  const resendJob = delivery.resendJob ?? { task: job.task_identifier, payload: job.payload };
+  const { rows } = await helpers.query<{ claim: string; delivery_tenant_id: string }>(
+    "select * from app_private.claim_email_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    [
+      "userId" in recipient ? null : recipient.tenantId,
+      key,
+      "userId" in recipient ? recipient.userId : null,
+      "userId" in recipient ? null : recipient.patientId,
+      delivery.template,
+      messageIdFor(key, mailer.from),
+      workerId,
+      resendJob.task,
+      JSON.stringify(resendJob.payload),
+    ],
   );
-  if (claimed.rowCount === 0) return false;
+  const { claim, delivery_tenant_id: tenantId } = rows[0];
+  if (claim === "busy") throw new DeliveryBusyError(`E-mail "${key}" is being sent by another worker; this job will retry.`);
+  if (claim === "found-unknown") reportUnknown(logger, key, "its worker stopped while handing it to the mail server");
+  if (claim !== "send") return false;
+
+  const finish = (outcome: "sent" | "not_sent" | "unknown") =>
+    helpers.query("select app_private.finish_email_delivery($1, $2, $3, $4)", [tenantId, key, workerId, outcome]);
+  let handedOver = false;
   try {
-    await mailer.send({ to: delivery.to, messageId, ...(await compose()) });
-  } catch (error) {
-    if (!(error instanceof NotSentError)) {
-      throw new Error(
-        `Sending "${delivery.key}" failed in a way that may have delivered it (${(error as Error).message}); it will not be resent. Delete its app_private.email_deliveries row to resend.`,
-        { cause: error },
+    const message = await compose();
+    await mailer.send({ to: delivery.to, messageId: messageIdFor(key, mailer.from), ...message }, async () => {
+      const handOver = await helpers.query<{ ok: boolean | null }>(
+        "select app_private.hand_over_email_delivery($1, $2, $3) as ok",
+        [tenantId, key, workerId],
       );
+      if (!handOver.rows[0].ok) throw new NotSentError(`Another worker took over e-mail "${key}".`);
+      handedOver = true;
+    });
+  } catch (error) {
+    if (!handedOver || error instanceof NotSentError) {
+      await finish("not_sent");
+      throw error;
     }
-    await query("delete from app_private.email_deliveries where idempotency_key = $1", [delivery.key]);
-    throw error;
+    await finish("unknown");
+    reportUnknown(logger, key, (error as Error).message);
+    return false;
   }
-  await query("update app_private.email_deliveries set accepted_at = now() where idempotency_key = $1", [delivery.key]);
+  await finish("sent");
   return true;
+}
+
+/** One error line for an e-mail whose fate is unknown: ids only (the key), never the address. */
+function reportUnknown(logger: JobHelpers["logger"], key: string, why: string) {
+  logger.error(
+    `E-mail "${key}" may or may not have reached the mail server (${why}). It is recorded as unknown and not resent on its own: see npm run tenant -- deliveries, and resend it there.`,
+  );
 }

@@ -16,6 +16,8 @@
  *   offer_waitlist_slot     {tenant_id, freed_slot_id}
  *                                              the oldest waiting patient the freed slot suits: an offer held
  *                                              WAITLIST_HOLD_MINUTES, answered on /waitlist-offer
+ *   send_waitlist_offer     {tenant_id, offer_id}
+ *                                              an offer's e-mail again: only an operator's resend queues it
  *   expire_waitlist_offers  cron, every minute ends the holds that ran out, enqueues offer_waitlist_slot
  */
 import type { JobHelpers, TaskList } from "graphile-worker";
@@ -56,8 +58,6 @@ function idFrom(payload: unknown, name: string): string {
   return value;
 }
 
-const query = (helpers: JobHelpers) => (text: string, values?: unknown[]) => helpers.query(text, values);
-
 /** The task list, bound to a mailer and the app's address. */
 export function makeTaskList({
   mailer,
@@ -71,13 +71,42 @@ export function makeTaskList({
     const { rows } = await helpers.query("select app_private.new_unsubscribe_token($1, $2) as token", [tenantId, patientId]);
     return `${publicUrl}/unsubscribe?token=${rows[0].token}`;
   };
+  /** The e-mail of a pending waitlist offer; a resend runs send_waitlist_offer, never a new offer. */
+  const sendWaitlistOffer = async (helpers: JobHelpers, tenantId: string, offerId: string) => {
+    const { rows } = await helpers.query("select * from app_private.waitlist_offer_email($1, $2)", [tenantId, offerId]);
+    for (const r of rows) {
+      const delivery = {
+        key: `waitlist_offer:${offerId}`,
+        recipient: { tenantId, patientId: r.patient_id as string },
+        to: r.email as string,
+        template: "waitlist_offer",
+        resendJob: { task: "send_waitlist_offer", payload: { tenant_id: tenantId, offer_id: offerId } },
+      };
+      await deliverOnce(helpers, mailer, delivery, async () => {
+        const token = (await helpers.query("select app_private.new_waitlist_offer_token($1, $2) as token", [tenantId, offerId]))
+          .rows[0].token;
+        return waitlistOfferEmail({
+          patientName: r.patient_name,
+          tenantName: r.tenant_name,
+          timeZone: r.time_zone,
+          startsAt: r.starts_at,
+          endsAt: r.ends_at,
+          expiresAt: r.expires_at,
+          officeName: r.office_name,
+          officeAddress: r.office_address,
+          answerUrl: `${publicUrl}/waitlist-offer?token=${token}`,
+          unsubscribeUrl: await unsubscribeUrl(helpers, tenantId, r.patient_id),
+        });
+      });
+    }
+  };
   return {
     async send_welcome_email(payload, helpers) {
       const tenantId = idFrom(payload, "tenant_id");
       const { rows } = await helpers.query("select * from app_private.welcome_email($1)", [tenantId]);
       for (const r of rows) {
         const delivery = { key: `welcome:${r.user_id}`, recipient: { userId: r.user_id }, to: r.email, template: "welcome" };
-        await deliverOnce(query(helpers), mailer, delivery, async () =>
+        await deliverOnce(helpers, mailer, delivery, async () =>
           welcomeEmail({
             fullName: r.full_name,
             tenantName: r.tenant_name,
@@ -94,7 +123,7 @@ export function makeTaskList({
       const { rows } = await helpers.query("select * from app_private.account_email($1)", [userId]);
       for (const r of rows) {
         const delivery = { key: `account:${r.user_id}`, recipient: { userId: r.user_id }, to: r.email, template: "account" };
-        await deliverOnce(query(helpers), mailer, delivery, async () => {
+        await deliverOnce(helpers, mailer, delivery, async () => {
           // The token is made only now, when it is about to be sent: it never sits in the job queue.
           // NULL when an admin already handed the user a live link, which the e-mail must not replace.
           const token: string | null = r.has_password
@@ -134,7 +163,7 @@ export function makeTaskList({
           to: r.email,
           template: "trial_notice",
         };
-        await deliverOnce(query(helpers), mailer, delivery, async () =>
+        await deliverOnce(helpers, mailer, delivery, async () =>
           trialNoticeEmail({
             fullName: r.full_name,
             tenantName: r.tenant_name,
@@ -167,7 +196,7 @@ export function makeTaskList({
         to: r.email as string,
         template: "appointment_notice",
       };
-      await deliverOnce(query(helpers), mailer, delivery, async () =>
+      await deliverOnce(helpers, mailer, delivery, async () =>
         appointmentNoticeEmail({
           kind: r.kind as NoticeKind,
           patientName: r.patient_name as string,
@@ -198,32 +227,11 @@ export function makeTaskList({
         waitlistHoldMinutes,
       ]);
       const offerId = offered.rows[0].id as string | null;
-      if (!offerId) return;
-      const { rows } = await helpers.query("select * from app_private.waitlist_offer_email($1, $2)", [tenantId, offerId]);
-      for (const r of rows) {
-        const delivery = {
-          key: `waitlist_offer:${offerId}`,
-          recipient: { tenantId, patientId: r.patient_id as string },
-          to: r.email as string,
-          template: "waitlist_offer",
-        };
-        await deliverOnce(query(helpers), mailer, delivery, async () => {
-          const token = (await helpers.query("select app_private.new_waitlist_offer_token($1, $2) as token", [tenantId, offerId]))
-            .rows[0].token;
-          return waitlistOfferEmail({
-            patientName: r.patient_name,
-            tenantName: r.tenant_name,
-            timeZone: r.time_zone,
-            startsAt: r.starts_at,
-            endsAt: r.ends_at,
-            expiresAt: r.expires_at,
-            officeName: r.office_name,
-            officeAddress: r.office_address,
-            answerUrl: `${publicUrl}/waitlist-offer?token=${token}`,
-            unsubscribeUrl: await unsubscribeUrl(helpers, tenantId, r.patient_id),
-          });
-        });
-      }
+      if (offerId) await sendWaitlistOffer(helpers, tenantId, offerId);
+    },
+
+    async send_waitlist_offer(payload, helpers) {
+      await sendWaitlistOffer(helpers, idFrom(payload, "tenant_id"), idFrom(payload, "offer_id"));
     },
 
     async expire_waitlist_offers(_payload, helpers) {

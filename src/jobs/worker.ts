@@ -3,11 +3,13 @@
  * as the owner's SECURITY DEFINER functions do), with our tasks and the trial-notice schedule,
  * and the loop that moves jobs from app_private.job_outbox into graphile-worker's queue.
  */
-import { run } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { run, type WorkerEvents } from "graphile-worker";
 import type { Pool } from "pg";
 import { closePool, createPool } from "../db/pool";
 import { graphileLogger, type Logger } from "../logger";
 import type { Metrics } from "../metrics";
+import { keepWorkersAlive } from "./heartbeat";
 import { CRONTAB, makeTaskList, type TaskDependencies } from "./tasks";
 
 export interface WorkerOptions extends TaskDependencies {
@@ -17,6 +19,8 @@ export interface WorkerOptions extends TaskDependencies {
   concurrency: number;
   /** How often the outbox is drained, milliseconds. */
   outboxIntervalMs: number;
+  /** A worker silent this long is taken for dead, seconds (src/jobs/heartbeat.ts). */
+  deadAfterSeconds: number;
   logger: Logger;
   /** Counts jobs by task and outcome, when given. */
   metrics?: Metrics;
@@ -32,6 +36,7 @@ export async function startWorker({
   ownerUrl,
   concurrency,
   outboxIntervalMs,
+  deadAfterSeconds,
   logger,
   metrics,
   ...dependencies
@@ -40,8 +45,12 @@ export async function startWorker({
   // is logged, not an unhandled 'error' crash.
   const pool = createPool("worker", ownerUrl, concurrency + 2, logger);
   metrics?.observePool("worker", pool);
+  // Ours, so the heartbeat sees every worker graphile-worker creates, from the first.
+  const events: WorkerEvents = new EventEmitter();
+  const heartbeat = keepWorkersAlive(pool, events, { deadAfterSeconds, logger, metrics });
   const runner = await run({
     pgPool: pool,
+    events,
     concurrency,
     noHandleSignals: true,
     logger: graphileLogger(logger),
@@ -58,6 +67,7 @@ export async function startWorker({
     async stop() {
       await outbox.stop();
       await runner.stop();
+      await heartbeat.stop();
       await closePool(pool);
     },
   };

@@ -1,12 +1,16 @@
 /**
  * Sends e-mail with nodemailer: through the SMTP server of SMTP_URL, or, without one (the
  * embedded default), into the outbox folder as one `.eml` file per message, so nothing is lost
- * and a developer can open what would have been sent.
+ * and a developer can open what would have been sent. One SMTP connection per message, driven
+ * step by step, so the caller learns the moment the message starts to leave (`handOver`): what
+ * fails before it certainly sent nothing.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import nodemailer from "nodemailer";
 import addressparser from "nodemailer/lib/addressparser";
+import MailComposer from "nodemailer/lib/mail-composer";
+import { parseConnectionUrl } from "nodemailer/lib/shared";
+import SMTPConnection from "nodemailer/lib/smtp-connection";
 import type { MailConfig } from "../config";
 
 /** A file sent with a message, e.g. an iCalendar `.ics`. */
@@ -33,31 +37,66 @@ export interface Mailer {
   from: string;
   /**
    * Resolves once the SMTP server accepted the message (or the .eml file is written).
-   * @throws NotSentError when the message certainly did not reach the server (refused with an SMTP
-   *   reply, no connection, or not exactly one recipient); any other error (a timeout while the
-   *   message was in flight) leaves it unknown whether the server has it.
+   * `handOver` runs once the connection is open, just before the message goes (before MAIL FROM;
+   * for the outbox folder, before the write): it records that the message is leaving, and may
+   * refuse by throwing, so that nothing is sent.
+   * @throws NotSentError when the message certainly did not reach the server: anything that failed
+   *   before `handOver` resolved (no connection, a refused login, not exactly one recipient, a
+   *   refusing `handOver`), or a refusal with an SMTP reply; any other error (a timeout or dropped
+   *   connection while the message was in flight) leaves it unknown whether the server has it.
    */
-  send(message: OutgoingMessage): Promise<void>;
+  send(message: OutgoingMessage, handOver?: () => Promise<void>): Promise<void>;
   close(): void;
 }
 
 /** The message certainly was not accepted: sending it again cannot duplicate it. */
 export class NotSentError extends Error {}
 
-/**
- * Whether a nodemailer SMTP error proves that nothing was accepted: the server answered with a
- * reply code (it refused), or the connection was never made. Timeouts and dropped connections
- * carry neither, since they can happen after the server received the message.
- */
-function certainlyNotSent(error: unknown): boolean {
-  const e = error as { responseCode?: unknown; code?: unknown; syscall?: unknown } | null;
-  return typeof e?.responseCode === "number" || e?.code === "EDNS" || e?.syscall === "connect";
-}
-
 /** Exactly one bare address, so a stored value like `a@x.test,b@y.test` can never fan out. */
 function assertOneRecipient(to: string) {
   const parsed = addressparser(to, { flatten: true });
   if (parsed.length !== 1 || parsed[0].address !== to) throw new NotSentError("The recipient is not exactly one e-mail address.");
+}
+
+/** The message as RFC 5322 bytes (nodemailer's MailComposer): what the server or the file receives. */
+const compose = (from: string, message: OutgoingMessage) => new MailComposer({ from, ...message }).compile().build();
+
+/** Runs `step` (a failure is NotSentError): what fails before the hand-over cannot have sent anything. */
+async function beforeHandOver<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw error instanceof NotSentError ? error : new NotSentError((error as Error).message, { cause: error });
+  }
+}
+
+const noHandOver = async () => {};
+
+/**
+ * One SMTP session (nodemailer's SMTPConnection): each step resolves on its callback and rejects
+ * on the callback's error or on the connection's own `error` or unexpected `end`.
+ */
+function smtpSession(options: SMTPConnection.Options) {
+  const connection = new SMTPConnection(options);
+  let broken: Error | undefined;
+  const waiting = new Set<(error: Error) => void>();
+  const breakOff = (error: Error) => {
+    broken ??= error;
+    for (const reject of waiting) reject(error);
+  };
+  connection.on("error", breakOff);
+  connection.on("end", () => breakOff(new Error("The SMTP connection closed unexpectedly.")));
+  const step = <T>(run: (done: (error?: Error | null, value?: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => {
+      if (broken) return reject(broken);
+      waiting.add(reject);
+      run((error, value) => {
+        waiting.delete(reject);
+        if (error) reject(error);
+        else resolve(value as T);
+      });
+    });
+  return { connection, step };
 }
 
 /** The mailer for the configuration: SMTP when `smtpUrl` is set, else the outbox folder. */
@@ -66,35 +105,55 @@ export function createMailer(
   log: (line: string) => void = console.log,
 ): Mailer {
   if (config.smtpUrl) {
-    const transport = nodemailer.createTransport(config.smtpUrl);
+    const options = parseConnectionUrl(config.smtpUrl);
+    const sender = addressparser(config.from, { flatten: true })[0]?.address ?? config.from;
     return {
       from: config.from,
-      async send(message) {
-        assertOneRecipient(message.to);
+      async send(message, handOver = noHandOver) {
+        const { connection, step } = smtpSession(options);
         try {
-          await transport.sendMail({ from: config.from, ...message });
+          const raw = await beforeHandOver(async () => {
+            assertOneRecipient(message.to);
+            const raw = await compose(config.from, message);
+            await step((done) => connection.connect(done));
+            if (options.auth) await step((done) => connection.login(options.auth as SMTPConnection.Credentials, done));
+            await handOver();
+            return raw;
+          });
+          try {
+            await step((done) => connection.send({ from: sender, to: [message.to] }, raw, done));
+          } catch (error) {
+            // A reply code is the server's refusal: it did not take the message.
+            const refused = typeof (error as { responseCode?: unknown }).responseCode === "number";
+            throw refused ? new NotSentError((error as Error).message, { cause: error }) : error;
+          }
+          connection.quit();
         } catch (error) {
-          throw certainlyNotSent(error) ? new NotSentError((error as Error).message, { cause: error }) : error;
+          connection.close();
+          throw error;
         }
       },
-      close: () => transport.close(),
+      close: () => {},
     };
   }
-  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
   return {
     from: config.from,
-    async send(message) {
-      assertOneRecipient(message.to);
-      const info = await transport.sendMail({ from: config.from, ...message });
-      await mkdir(config.outbox, { recursive: true });
-      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-      const name = message.messageId.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
-      const file = path.join(config.outbox, `${stamp}-${name}.eml`);
-      await writeFile(file, info.message as Buffer, { mode: 0o600 }).catch((error) => {
-        throw new NotSentError(`Could not write ${file}: ${error.message}`, { cause: error });
+    async send(message, handOver = noHandOver) {
+      const file = await beforeHandOver(async () => {
+        assertOneRecipient(message.to);
+        await mkdir(config.outbox, { recursive: true });
+        const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+        const name = message.messageId.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "");
+        const file = path.join(config.outbox, `${stamp}-${name}.eml`);
+        const raw = await compose(config.from, message);
+        await handOver();
+        return { path: file, raw };
       });
-      log(`E-mail "${message.subject}" to ${message.to} written to ${file}`);
+      await writeFile(file.path, file.raw, { mode: 0o600 }).catch((error) => {
+        throw new NotSentError(`Could not write ${file.path}: ${error.message}`, { cause: error });
+      });
+      log(`E-mail "${message.subject}" to ${message.to} written to ${file.path}`);
     },
-    close: () => transport.close(),
+    close: () => {},
   };
 }

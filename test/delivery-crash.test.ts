@@ -1,0 +1,227 @@
+/**
+ * E-mail delivery across a crashed worker. The real worker process (`npm run worker`: src/main.ts
+ * --worker-only) is killed with SIGKILL at each point of a delivery, against a real SMTP server
+ * held at that point; a second process then takes over. Each recipient ends with exactly one
+ * message where its fate was knowable, and the one whose fate is not is reported, not lost.
+ *
+ *   killed                                       delivery    after the restart
+ *   connected, before the hand-over              not_sent    sent once by the second process
+ *   the server has the message, no answer yet    sending     unknown: reported, resent only by an operator
+ *   after `sent` was recorded, job not complete  sent        nothing more
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { tenantProgram } from "../src/cli/tenant";
+import { asClaims, asOwner, authenticatorUrl, closePool, FIXTURE_HASH, ownerUrl, roles, signUpClinic, uniq } from "./helpers";
+import { APP_URL, drainJobs, startSmtpCapture, type SmtpCapture } from "./mail";
+
+const root = path.resolve(__dirname, "..");
+const DEAD_AFTER_SECONDS = 2;
+
+/** A worker process of its own, its output collected. */
+class WorkerProcess {
+  output = "";
+  readonly exited: Promise<void>;
+  private constructor(readonly child: ChildProcess) {
+    child.stdout?.on("data", (chunk) => (this.output += chunk));
+    child.stderr?.on("data", (chunk) => (this.output += chunk));
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+  }
+  static async start(smtp: SmtpCapture, env: Record<string, string> = {}) {
+    const { anonymous, visitor } = roles();
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--worker-only"], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATA_DIR: mkdtempSync(path.join(tmpdir(), "clinic-worker-")),
+        DATABASE_URL: ownerUrl(),
+        AUTH_DATABASE_URL: authenticatorUrl(),
+        DATABASE_ANONYMOUS_ROLE: anonymous,
+        DATABASE_VISITOR_ROLE: visitor,
+        SMTP_URL: smtp.url,
+        APP_URL,
+        WORKER_DEAD_AFTER_SECONDS: String(DEAD_AFTER_SECONDS),
+        WORKER_CONCURRENCY: "1",
+        JOB_OUTBOX_INTERVAL_MS: "100",
+        LOG_LEVEL: "info",
+        GRAPHILE_ENV: "development",
+        ...env,
+      },
+    });
+    const worker = new WorkerProcess(child);
+    await until(() => /Worker running/.test(worker.output) || child.exitCode !== null, 60_000);
+    if (child.exitCode !== null) throw new Error(`the worker exited:\n${worker.output}`);
+    return worker;
+  }
+  async kill() {
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+  async stop() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    await this.exited;
+  }
+}
+
+/** A port nothing listens on. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Polls `check` every 100 ms until it holds. @throws after `ms`. */
+async function until(check: () => boolean | Promise<boolean>, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not reached in ${ms} ms: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+let smtp: SmtpCapture;
+const running: WorkerProcess[] = [];
+const startWorker = async (env?: Record<string, string>) => {
+  const worker = await WorkerProcess.start(smtp, env);
+  running.push(worker);
+  return worker;
+};
+
+beforeAll(async () => {
+  smtp = await startSmtpCapture();
+  await drainJobs();
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((worker) => worker.stop()));
+  await drainJobs();
+});
+afterAll(async () => {
+  await smtp.close();
+  await closePool();
+});
+
+/** A clinic whose own e-mails are out of the way: the next job a worker takes is the test's. */
+async function quietClinic() {
+  const clinic = await signUpClinic();
+  await drainJobs();
+  return clinic;
+}
+
+/** A new receptionist of `clinic`: an account e-mail with a set-password link. */
+async function newUser(clinic: Awaited<ReturnType<typeof signUpClinic>>) {
+  const email = `${uniq("crash")}@example.test`;
+  const id = await asClaims(clinic.admin.claims, async (client) => {
+    const { rows } = await client.query("select id from app_public.add_user($1, 'Nia New', 'receptionist')", [email]);
+    return rows[0].id as string;
+  });
+  return { clinic, id, email, key: `account:${id}` };
+}
+
+const delivery = (key: string) =>
+  asOwner(async (client) => {
+    const { rows } = await client.query("select status, claimed_by from app_private.email_deliveries where idempotency_key = $1", [
+      key,
+    ]);
+    return rows[0] as { status: string; claimed_by: string | null } | undefined;
+  });
+
+const tokenIn = (text: string) => /#token=([0-9a-f]{64})/.exec(text)?.[1] as string;
+const setPassword = (token: string) =>
+  asOwner((client) => client.query("select app_private.set_password_with_token($1, $2)", [token, FIXTURE_HASH]));
+
+test("killed while connected, before the hand-over: the second process sends it once, within the dead-worker bound", async () => {
+  const clinic = await quietClinic();
+  const greeting = smtp.hold("greeting");
+  const first = await startWorker();
+  const user = await newUser(clinic);
+  await greeting.reached;
+  await until(async () => (await delivery(user.key))?.status === "not_sent");
+  await first.kill();
+  greeting.release();
+
+  const killedAt = Date.now();
+  await startWorker();
+  await until(() => smtp.to(user.email).length > 0);
+  const seconds = (Date.now() - killedAt) / 1000;
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(smtp.to(user.email)).toHaveLength(1);
+  expect(await delivery(user.key)).toMatchObject({ status: "sent" });
+  await expect(setPassword(tokenIn(smtp.to(user.email)[0].text))).resolves.toBeDefined();
+  // Unlocked by the heartbeat round, not graphile-worker's four hours (start-up included).
+  expect(seconds).toBeLessThan(30);
+});
+
+test("killed after the server took the message, before its answer: unknown, reported and not resent; the operator's resend brings a working link", async () => {
+  const clinic = await quietClinic();
+  const reply = smtp.hold("reply");
+  const first = await startWorker();
+  const user = await newUser(clinic);
+  await reply.reached;
+  expect(await delivery(user.key)).toMatchObject({ status: "sending" });
+  await first.kill();
+  reply.release();
+  expect(smtp.to(user.email)).toHaveLength(1);
+
+  const metricsPort = await freePort();
+  const second = await startWorker({ METRICS_PORT: String(metricsPort) });
+  await until(async () => (await delivery(user.key))?.status === "unknown");
+  await until(() => second.output.includes(`E-mail "${user.key}" may or may not have reached the mail server`));
+  const unknownGauge = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return Number(/^email_deliveries_unknown (\d+)$/m.exec(text)?.[1] ?? 0);
+  };
+  await until(async () => (await unknownGauge()) >= 1);
+  // Not resent on its own: the retried job found it unknown and ended.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(smtp.to(user.email)).toHaveLength(1);
+  expect(second.output).not.toContain(user.email);
+
+  const out: string[] = [];
+  const err: string[] = [];
+  await asOwner(async (client) => {
+    const program = tenantProgram(client, { out: (line) => out.push(line), err: (line) => err.push(line) });
+    await program.parseAsync(["node", "tenant", "deliveries", user.clinic.tenantId]);
+    expect(out[1]).toMatch(new RegExp(`^unknown\\s+${user.key}\\s+account\\s+user:${user.id}\\s`));
+    expect(out.at(-1)).toBe("1 unknown, 0 sending, 0 not sent.");
+    await program.parseAsync(["node", "tenant", "resend", user.clinic.tenantId, user.key]);
+  });
+  expect(err).toEqual([]);
+  await until(() => smtp.to(user.email).length === 2);
+  const [lost, resent] = smtp.to(user.email);
+  expect(await delivery(user.key)).toMatchObject({ status: "sent" });
+  await expect(setPassword(tokenIn(lost.text))).rejects.toMatchObject({ code: "TOKEN" });
+  await expect(setPassword(tokenIn(resent.text))).resolves.toBeDefined();
+});
+
+test("killed after `sent` was recorded, before the job completed: the retry sends nothing", async () => {
+  const clinic = await quietClinic();
+  const reply = smtp.hold("reply");
+  const first = await startWorker();
+  const user = await newUser(clinic);
+  await reply.reached;
+  // Hold the job's row, so completing it waits: the crash comes after our bookkeeping.
+  const { rows } = await asOwner((client) =>
+    client.query("select id from graphile_worker._private_jobs where payload->>'user_id' = $1", [user.id]),
+  );
+  await asOwner(async (client) => {
+    await client.query("begin");
+    await client.query("select 1 from graphile_worker._private_jobs where id = $1 for update", [rows[0].id]);
+    reply.release();
+    await until(async () => (await delivery(user.key))?.status === "sent");
+    await first.kill();
+    await client.query("rollback");
+  });
+
+  await startWorker();
+  await until(async () =>
+    asOwner(async (client) => (await client.query("select 1 from graphile_worker._private_jobs where id = $1", [rows[0].id])).rowCount === 0),
+  );
+  expect(smtp.to(user.email)).toHaveLength(1);
+  await expect(setPassword(tokenIn(smtp.to(user.email)[0].text))).resolves.toBeDefined();
+});
