@@ -100,6 +100,43 @@ export const httpStatus: Record<ErrorCode, number> = {
 
 export const internalError: PublicError = { code: "INTERNAL", message: "Something went wrong on our side." };
 
+/** The database cannot be reached: 503, with `Retry-After` (UNAVAILABLE_RETRY_AFTER_SECONDS). */
+export const unavailableError: PublicError = {
+  code: "UNAVL",
+  message: "The service cannot reach its database at the moment; try again shortly.",
+};
+
+/** Seconds a client waits before retrying a request answered 503 UNAVL (its `Retry-After`). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/** Node's codes for a connection that cannot be made or was lost. */
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EPIPE"]);
+
+/** SQLSTATEs of a server that is going away or full: admin or crash shutdown, starting up, too many connections. */
+const UNAVAILABLE_STATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+
+/** node-postgres's own errors for a connection lost or never obtained (they carry no code). */
+const LOST_CONNECTION_MESSAGES = [
+  "Connection terminated",
+  "timeout exceeded when trying to connect",
+  "Client has encountered a connection error and is not queryable",
+];
+
+/**
+ * Whether an error means the database is unreachable rather than that the request was wrong: a
+ * network error, a connection exception (SQLSTATE class 08), a shutdown or full server, a FATAL
+ * error (the server ended the session, e.g. the database does not accept connections), or
+ * node-postgres's lost connection. Looks through `cause`.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!error || typeof error !== "object") return false;
+  const { code, severity, message, cause } = error as { code?: unknown; severity?: unknown; message?: unknown; cause?: unknown };
+  const text = typeof code === "string" ? code : "";
+  if (NETWORK_CODES.has(text) || text.startsWith("08") || UNAVAILABLE_STATES.has(text) || severity === "FATAL") return true;
+  if (typeof message === "string" && LOST_CONNECTION_MESSAGES.some((start) => message.startsWith(start))) return true;
+  return cause !== error && isDatabaseUnavailable(cause);
+}
+
 /** A delete that matched no row the caller may delete: absent, or another tenant's, alike. */
 export const notFoundError: PublicError = { code: "NTFND", message: "There is no such record to delete." };
 
@@ -147,10 +184,12 @@ function seriesConflicts(error: Error & { detail?: string }): PublicError {
 
 /**
  * Translates a thrown error (an ApiError, or a `pg` DatabaseError with `.code` = SQLSTATE) to
- * what a client may see. Unknown errors become INTERNAL: never SQL, names, values or stacks.
+ * what a client may see; a database that cannot be reached is UNAVL. Unknown errors become
+ * INTERNAL: never SQL, names, values or stacks.
  */
 export function toPublicError(error: unknown): PublicError {
   if (error instanceof ApiError) return { code: error.code, message: error.message };
+  if (isDatabaseUnavailable(error)) return unavailableError;
   const sqlState = (error as { code?: unknown } | null)?.code;
   if (typeof sqlState === "string") {
     if (ownCodes.has(sqlState)) return { code: sqlState as ErrorCode, message: (error as Error).message };

@@ -21,6 +21,7 @@ import { fromLibraryError, internalError, toPublicError } from "./errors";
 import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql-errors";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 import { graphqlNotesPlugin } from "./graphql-notes";
+import { graphqlUnavailablePlugin } from "./graphql-unavailable";
 import { currentRowsPlugin } from "./graphql-current-rows";
 import { tenantRoutingPlugin } from "./graphql-routing";
 import { tenantIsReadOnlyPlugin } from "./graphql-tenant-read-only";
@@ -162,6 +163,7 @@ export function makePreset(options: PresetOptions): GraphileConfig.Preset {
     plugins: [
       graphqlErrorCodesPlugin({ hideSuggestions: !options.introspection }),
       graphqlNotesPlugin,
+      graphqlUnavailablePlugin,
       sessionEndedPlugin,
       seriesListInflectionPlugin,
       tenantIsReadOnlyPlugin,

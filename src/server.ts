@@ -14,7 +14,14 @@ import { corsFor } from "./cors";
 import { pagesRouter } from "./pages";
 import { patientPagesRouter } from "./patient-pages";
 import { verifyAccessToken, type TokenSettings } from "./auth/tokens";
-import { ApiError, internalError } from "./errors";
+import {
+  ApiError,
+  httpStatus,
+  internalError,
+  isDatabaseUnavailable,
+  unavailableError,
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+} from "./errors";
 import { makePreset, type ApiRoles } from "./graphile.config";
 import { DEFAULT_GRAPHQL_LIMITS, graphqlRequestGuard, type GraphqlLimits } from "./graphql-limits";
 import { closePool, createPool } from "./db/pool";
@@ -132,10 +139,13 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   );
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
-  // Last resort: Express's own handler would print a stack trace outside production.
+  // Last resort: Express's own handler would print a stack trace outside production. A database
+  // that cannot be reached (the rate limiter's counters) is 503 UNAVL, told by the request's line alone.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    req.log.error({ err: error }, "unexpected error, answered INTERNAL");
-    res.status(500).json({ errors: [{ message: internalError.message, extensions: { code: internalError.code } }] });
+    const { code, message } = isDatabaseUnavailable(error) ? unavailableError : internalError;
+    if (code === "UNAVL") res.setHeader("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    else req.log.error({ err: error }, "unexpected error, answered INTERNAL");
+    res.status(httpStatus[code]).json({ errors: [{ message, extensions: { code } }] });
   });
 
   return {

@@ -225,3 +225,74 @@ test("killed after `sent` was recorded, before the job completed: the retry send
   expect(smtp.to(user.email)).toHaveLength(1);
   await expect(setPassword(tokenIn(smtp.to(user.email)[0].text))).resolves.toBeDefined();
 });
+
+describe("the rules between workers (SQL)", () => {
+  const owner = <T>(sql: string, values: unknown[] = []) => asOwner(async (client) => (await client.query(sql, values)).rows as T[]);
+  const unlockDead = async () =>
+    (await owner<{ ids: string[] }>("select app_private.unlock_dead_workers(interval '60 seconds') as ids"))[0].ids;
+
+  test("a live worker's claim is not taken over; once it is silent past the bound it is, and the first worker can no longer send", async () => {
+    const [a, b] = [uniq("worker-a"), uniq("worker-b")];
+    const user = await newUser(await quietClinic());
+    const key = `test:${uniq("claim")}`;
+    const claim = async (worker: string) =>
+      (
+        await owner<{ claim: string }>(
+          "select * from app_private.claim_email_delivery(null, $1, $2, null, 'test', '<m@clinic.test>', $3, 'send_account_email', '{}')",
+          [key, user.id, worker],
+        )
+      )[0].claim;
+    const handOver = async (worker: string) =>
+      (
+        await owner<{ ok: boolean }>(
+          "select app_private.hand_over_email_delivery(tenant_id, idempotency_key, $2) as ok from app_private.email_deliveries where idempotency_key = $1",
+          [key, worker],
+        )
+      )[0].ok;
+    await owner("select app_private.beat_workers($1)", [[a, b]]);
+    try {
+      expect(await claim(a)).toBe("send");
+      expect(await claim(b)).toBe("busy");
+      await owner("update app_private.worker_heartbeats set beat_at = now() - interval '61 seconds' where worker_id = $1", [a]);
+      expect(await unlockDead()).toContain(a);
+      expect(await claim(b)).toBe("send");
+      // `a` was only slow: it may not hand the message over any more; `b` may.
+      expect(await handOver(a)).toBe(false);
+      expect(await handOver(b)).toBe(true);
+      // `b` dies while handing it over: the next claim finds it unknown, and says so once.
+      await owner("select app_private.forget_workers($1)", [[b]]);
+      expect(await claim(a)).toBe("found-unknown");
+      expect(await claim(a)).toBe("unknown");
+    } finally {
+      await owner("select app_private.forget_workers($1)", [[a, b]]);
+    }
+  });
+
+  test("a job held past the bound by a worker without a heartbeat is unlocked; a live worker's is not", async () => {
+    const [live, ghost] = [uniq("worker-live"), uniq("worker-ghost")];
+    const jobs = await owner<{ id: string }>(
+      "select (graphile_worker.add_job('test_noop', '{}'::json, run_at => now() + interval '1 day')).id from generate_series(1, 2)",
+    );
+    await owner("select app_private.beat_workers($1)", [[live]]);
+    try {
+      await owner(
+        "update graphile_worker._private_jobs set locked_by = case when id = $1 then $3 else $4 end, locked_at = now() - interval '2 minutes' where id = any(array[$1, $2]::bigint[])",
+        [jobs[0].id, jobs[1].id, live, ghost],
+      );
+      const unlocked = await unlockDead();
+      expect(unlocked).toContain(ghost);
+      expect(unlocked).not.toContain(live);
+      const locks = await owner<{ id: string; locked_by: string | null }>(
+        "select id, locked_by from graphile_worker._private_jobs where id = any($1::bigint[]) order by id",
+        [jobs.map((job) => job.id)],
+      );
+      expect(locks).toEqual([
+        { id: jobs[0].id, locked_by: live },
+        { id: jobs[1].id, locked_by: null },
+      ]);
+    } finally {
+      await owner("delete from graphile_worker._private_jobs where id = any($1::bigint[])", [jobs.map((job) => job.id)]);
+      await owner("select app_private.forget_workers($1)", [[live]]);
+    }
+  });
+});

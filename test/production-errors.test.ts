@@ -59,7 +59,7 @@ test.each([
   expect(leaks(body)).toEqual([]);
 });
 
-test("the database going away is answered as INTERNAL on GraphQL and /auth, and as UNAVL on /readyz", async () => {
+test("the database going away is answered as 503 UNAVL on GraphQL, /auth and /readyz", async () => {
   const database = new URL(ownerUrl()).pathname.slice(1);
   const root = new URL(process.env.TEST_ROOT_URL as string);
   const admin = new Client({ connectionString: root.toString() });
@@ -71,9 +71,13 @@ test("the database going away is answered as INTERNAL on GraphQL and /auth, and 
       roles().authenticator,
     ]);
     const graphql = await server.graphql(a.admin.token, "{ patients { totalCount } }");
-    expect(graphql.body.errors?.[0].extensions?.code).toBe("INTERNAL");
+    expect(graphql.status).toBe(503);
+    expect(graphql.body.errors?.[0].extensions?.code).toBe("UNAVL");
     const login = await server.post("/auth/login", { email: a.admin.email, password: "correct horse battery" });
-    expect(login).toEqual({ status: 500, body: { error: { code: "INTERNAL", message: "Something went wrong on our side." } } });
+    expect(login).toEqual({
+      status: 503,
+      body: { error: { code: "UNAVL", message: "The service cannot reach its database at the moment; try again shortly." } },
+    });
     const health = await fetch(`${server.url}/readyz`);
     expect(health.status).toBe(503);
     for (const body of [graphql.body, login.body, await health.json()]) expect(leaks(body)).toEqual([]);

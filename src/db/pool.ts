@@ -8,13 +8,15 @@ const openConnections = new WeakMap<Pool, Set<PoolClient>>();
 /**
  * A pool on `connectionString` with at most `max` connections. A connection the server drops
  * (restart, failover, an administrator) emits 'error', which without a listener would be an
- * uncaught exception; here it is one warning line, naming the pool.
+ * uncaught exception; here it is one warning line, naming the pool, without a stack.
  */
 export function createPool(name: string, connectionString: string, max: number, logger: Logger): Pool {
   const pool = new Pool({ connectionString, max });
   const open = new Set<PoolClient>();
   openConnections.set(pool, open);
-  const lost = (error: Error) => logger.warn({ pool: name, err: error }, "database connection lost");
+  // The server's words and code are the news; the stack (always pg's parser) is not.
+  const lost = (error: Error & { code?: string }) =>
+    logger.warn({ pool: name, code: error.code }, `database connection lost: ${error.message}`);
   // Checked-out and idle connections alike report on the client; the pool repeats idle ones.
   pool.on("connect", (client) => {
     client.on("error", lost);
