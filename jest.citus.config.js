@@ -1,7 +1,7 @@
 /**
  * `npm run test:citus`: the Citus-specific tests, then the suites that matter most on a cluster
- * (isolation, the plan-limit race, double booking, trial read-only, jobs, patient notices, the
- * waitlist), against a database
+ * (isolation, the plan-limit race, double booking, trial read-only, jobs, e-mail across a crashed
+ * worker, patient notices, the waitlist), against a database
  * that test/citus/global-setup.ts distributes over the cluster named by CITUS_URLS.
  */
 const base = require("./jest.config");
@@ -15,6 +15,7 @@ module.exports = {
     "<rootDir>/test/appointments.test.ts",
     "<rootDir>/test/trial-expiry.test.ts",
     "<rootDir>/test/jobs.test.ts",
+    "<rootDir>/test/delivery-crash.test.ts",
     "<rootDir>/test/patient-notices.test.ts",
     "<rootDir>/test/waitlist.test.ts",
   ],

@@ -25,20 +25,35 @@ create table app_private.email_deliveries (
   accepted_at timestamp with time zone,
   tenant_id uuid not null,
   patient_id uuid,
+  status text default 'not_sent'::text not null,
+  claimed_by text,
+  handed_over_at timestamp with time zone,
+  job_task text,
+  job_payload jsonb,
+  resent_at timestamp with time zone,
   constraint email_deliveries_one_recipient CHECK (((user_id IS NULL) <> (patient_id IS NULL))),
   constraint email_deliveries_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
   constraint email_deliveries_pkey PRIMARY KEY (tenant_id, idempotency_key),
+  constraint email_deliveries_status_check CHECK ((status = ANY (ARRAY['not_sent'::text, 'sending'::text, 'sent'::text, 'unknown'::text]))),
   constraint email_deliveries_user_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES app_public.users(tenant_id, id) ON DELETE CASCADE
 );
-comment on table app_private.email_deliveries is 'One row per e-mail the worker sends, claimed before sending: a retried job finds its row and does not send twice. A row with no accepted_at was interrupted between claiming and the mail server''s answer; it is not resent (at most once), and an operator deletes it to resend.';
+comment on table app_private.email_deliveries is 'One row per e-mail, claimed before sending so that a retried job or a second worker never sends it twice. `status` tells what a crash left: not_sent (retried), sending (handed over, no answer yet), sent, unknown (reported; an operator resends it with app_private.resend_email_delivery).';
 comment on column app_private.email_deliveries.idempotency_key is 'What makes the e-mail unique, e.g. `welcome:<user id>` or `trial_notice:<notice id>:<user id>`.';
 comment on column app_private.email_deliveries.user_id is 'Recipient, when a user (NULL for a patient).';
 comment on column app_private.email_deliveries.template is 'Which template was sent (`welcome`, `account`, `trial_notice`, `appointment_notice`, `waitlist_offer`).';
 comment on column app_private.email_deliveries.message_id is 'RFC 5322 Message-ID, derived from the idempotency key, so a duplicate would be recognisable as one.';
-comment on column app_private.email_deliveries.started_at is 'When sending began.';
+comment on column app_private.email_deliveries.started_at is 'When the delivery was first claimed.';
 comment on column app_private.email_deliveries.accepted_at is 'When the mail server (or the outbox folder) accepted the message.';
 comment on column app_private.email_deliveries.tenant_id is 'The recipient''s tenant: where the row lives under Citus.';
 comment on column app_private.email_deliveries.patient_id is 'Recipient, when a patient (NULL for a user).';
+comment on column app_private.email_deliveries.status is 'not_sent: nothing handed to the mail server (a retry sends it); sending: handed over, waiting for the answer; sent: accepted; unknown: handed over and its answer lost (its worker died or timed out), so it is reported and not resent on its own.';
+comment on column app_private.email_deliveries.claimed_by is 'The graphile-worker worker id that holds the claim. Another worker takes a not_sent claim over only when this one has no heartbeat (app_private.worker_heartbeats); NULL: released after a refusal.';
+comment on column app_private.email_deliveries.handed_over_at is 'When the worker began handing the message to the mail server (status sending).';
+comment on column app_private.email_deliveries.job_task is 'The graphile-worker task that sends it, run again by a resend.';
+comment on column app_private.email_deliveries.job_payload is 'That task''s payload (ids only), for a resend.';
+comment on column app_private.email_deliveries.resent_at is 'When an operator last resent it (app_private.resend_email_delivery).';
+comment on constraint email_deliveries_status_check on app_private.email_deliveries is 'The four delivery states: not_sent, sending, sent, unknown.';
+CREATE INDEX email_deliveries_open_idx ON app_private.email_deliveries USING btree (tenant_id, started_at) WHERE (status <> 'sent'::text);
 CREATE INDEX email_deliveries_patient_idx ON app_private.email_deliveries USING btree (tenant_id, patient_id);
 CREATE INDEX email_deliveries_user_idx ON app_private.email_deliveries USING btree (tenant_id, user_id);
 
@@ -268,6 +283,16 @@ comment on column app_private.waitlist_offer_tokens.tenant_id is 'The offer''s t
 comment on column app_private.waitlist_offer_tokens.offer_id is 'The offer the link answers, and no other.';
 comment on column app_private.waitlist_offer_tokens.token_hash is 'SHA-256 of the token in the link.';
 CREATE INDEX waitlist_offer_tokens_token_hash_idx ON app_private.waitlist_offer_tokens USING btree (token_hash);
+
+-- app_private.worker_heartbeats
+create table app_private.worker_heartbeats (
+  worker_id text not null,
+  beat_at timestamp with time zone default now() not null,
+  constraint worker_heartbeats_pkey PRIMARY KEY (worker_id)
+);
+comment on table app_private.worker_heartbeats is 'Live graphile-worker workers, one row each, refreshed every few seconds by their process. A row older than the dead-after bound is a dead worker: app_private.unlock_dead_workers unlocks its jobs and deletes the row.';
+comment on column app_private.worker_heartbeats.worker_id is 'graphile-worker''s worker id, as in its jobs'' `locked_by`.';
+comment on column app_private.worker_heartbeats.beat_at is 'The last heartbeat.';
 
 -- app_public.appointment_notices
 create table app_public.appointment_notices (
@@ -1778,6 +1803,17 @@ $function$;
 comment on function app_private.assert_valid_offices(jsonb) is 'True for a valid offices array: at most 50 objects with only the keys id (unique non-empty text, at most 50 characters), name (non-empty text), address (text or null, optional) and is_primary (boolean), exactly one primary when not empty; id, name and address without control characters. Otherwise raises OFFIC with what is wrong, so the client learns more than "check failed".';
 grant execute on function app_private.assert_valid_offices(jsonb) to clinic_user;
 
+CREATE OR REPLACE FUNCTION app_private.beat_workers(worker_ids text[])
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  insert into app_private.worker_heartbeats (worker_id, beat_at)
+    select id, now() from unnest(beat_workers.worker_ids) id
+  on conflict (worker_id) do update set beat_at = excluded.beat_at;
+$function$;
+comment on function app_private.beat_workers(text[]) is 'Records a heartbeat for these workers of one process (re-registering any a sweep forgot). Owner only.';
+
 CREATE OR REPLACE FUNCTION app_private.begin_request(sub text, tenant_id text, user_role text, doctor_id text, session_id text)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -1835,6 +1871,64 @@ end;
 $function$;
 comment on function app_private.change_plan(text,text) is 'Moves a tenant (id or slug) to a plan. A paid plan clears the trial end, which lifts a read-only trial; PLANL when the tenant has more active doctors than the plan allows.';
 
+CREATE OR REPLACE FUNCTION app_private.claim_email_delivery(tenant_id uuid, idempotency_key text, user_id uuid, patient_id uuid, template text, message_id text, worker_id text, job_task text, job_payload jsonb)
+ RETURNS TABLE(claim text, delivery_tenant_id uuid)
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_key text := claim_email_delivery.idempotency_key;
+  v_status text;
+  v_claimer text;
+begin
+  delivery_tenant_id := claim_email_delivery.tenant_id;
+  if claim_email_delivery.user_id is not null then
+    select u.tenant_id into delivery_tenant_id from app_public.users u where u.id = claim_email_delivery.user_id;
+    if not found then
+      claim := 'no-recipient';
+      return next;
+      return;
+    end if;
+  end if;
+  insert into app_private.email_deliveries
+      (tenant_id, idempotency_key, user_id, patient_id, template, message_id, status, claimed_by, job_task, job_payload)
+    values (delivery_tenant_id, v_key, claim_email_delivery.user_id, claim_email_delivery.patient_id,
+            claim_email_delivery.template, claim_email_delivery.message_id, 'not_sent', claim_email_delivery.worker_id,
+            claim_email_delivery.job_task, claim_email_delivery.job_payload)
+    on conflict (tenant_id, idempotency_key) do nothing;
+  if found then
+    claim := 'send';
+    return next;
+    return;
+  end if;
+  select d.status, d.claimed_by into v_status, v_claimer from app_private.email_deliveries d
+    where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key;
+  if v_status in ('sent', 'unknown') then
+    claim := v_status;
+  -- The holder is over when it released the claim, is this worker (an earlier attempt of a job a
+  -- worker runs one at a time), or has no heartbeat. A separate statement: the heartbeats are
+  -- local to the coordinator, the deliveries distributed.
+  elsif v_claimer is not null and v_claimer <> claim_email_delivery.worker_id
+        and exists (select 1 from app_private.worker_heartbeats h where h.worker_id = v_claimer) then
+    claim := 'busy';
+  elsif v_status = 'not_sent' then
+    update app_private.email_deliveries d set claimed_by = claim_email_delivery.worker_id
+      where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key
+        and d.status = 'not_sent' and d.claimed_by is not distinct from v_claimer;
+    claim := case when found then 'send' else 'busy' end;
+  else
+    -- Handed over by a worker that is gone: the server may have it. Reported, not resent.
+    update app_private.email_deliveries d set status = 'unknown'
+      where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key
+        and d.status = 'sending' and d.claimed_by is not distinct from v_claimer;
+    claim := case when found then 'found-unknown' else 'busy' end;
+  end if;
+  return next;
+end;
+$function$;
+comment on function app_private.claim_email_delivery(uuid,text,uuid,uuid,text,text,text,text,jsonb) is 'Claims an e-mail for `worker_id` before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before: send nothing), `found-unknown` (it was being handed over by a worker that died: now unknown, to be reported), `busy` (a live worker holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
+
 CREATE OR REPLACE FUNCTION app_private.create_refresh_token(user_id uuid, lifetime interval, family_id uuid DEFAULT gen_random_uuid())
  RETURNS text
  LANGUAGE plpgsql
@@ -1852,6 +1946,27 @@ end;
 $function$;
 comment on function app_private.create_refresh_token(uuid,interval,uuid) is 'A new refresh token for the user, in a new family unless one is given. Called by the API server after it verified a password or a set-password token; app_private is never exposed over GraphQL.';
 grant execute on function app_private.create_refresh_token(uuid,interval,uuid) to clinic_anonymous;
+
+CREATE OR REPLACE FUNCTION app_private.delivery_report(tenant text)
+ RETURNS TABLE(tenant_id uuid, idempotency_key text, template text, status text, recipient text, started_at timestamp with time zone, handed_over_at timestamp with time zone, resent_at timestamp with time zone)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := case when delivery_report.tenant is not null then app_private.find_tenant(delivery_report.tenant) end;
+begin
+  return query
+  select d.tenant_id, d.idempotency_key, d.template, d.status,
+         case when d.user_id is not null then 'user:' || d.user_id else 'patient:' || d.patient_id end,
+         d.started_at, d.handed_over_at, d.resent_at
+  from app_private.email_deliveries d
+  where d.status <> 'sent' and (v_tenant_id is null or d.tenant_id = v_tenant_id)
+  order by d.status desc, d.started_at, d.idempotency_key;
+end;
+$function$;
+comment on function app_private.delivery_report(text) is 'E-mails not (yet) sent, of one tenant (id or slug) or, with NULL, of all: unknown first, then sending and not_sent. Ids and keys only, never an address. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.drain_job_outbox()
  RETURNS integer
@@ -1956,6 +2071,56 @@ begin
 end;
 $function$;
 comment on function app_private.find_tenant(text) is 'The id of the tenant with this id or slug; raises NTFND when there is none.';
+
+CREATE OR REPLACE FUNCTION app_private.finish_email_delivery(tenant_id uuid, idempotency_key text, worker_id text, outcome text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if outcome = 'sent' then
+    -- Accepted: also after another worker, finding this one silent, recorded it as unknown.
+    update app_private.email_deliveries d set status = 'sent', accepted_at = now()
+      where d.tenant_id = finish_email_delivery.tenant_id and d.idempotency_key = finish_email_delivery.idempotency_key
+        and d.claimed_by = finish_email_delivery.worker_id and d.status in ('not_sent', 'sending', 'unknown');
+  elsif outcome = 'not_sent' then
+    -- Refused, or never handed over: released, so the job's retry sends it.
+    update app_private.email_deliveries d set status = 'not_sent', claimed_by = null, handed_over_at = null
+      where d.tenant_id = finish_email_delivery.tenant_id and d.idempotency_key = finish_email_delivery.idempotency_key
+        and d.claimed_by = finish_email_delivery.worker_id and d.status in ('not_sent', 'sending');
+  elsif outcome = 'unknown' then
+    update app_private.email_deliveries d set status = 'unknown'
+      where d.tenant_id = finish_email_delivery.tenant_id and d.idempotency_key = finish_email_delivery.idempotency_key
+        and d.claimed_by = finish_email_delivery.worker_id and d.status = 'sending';
+  else
+    raise exception 'Unknown delivery outcome %', outcome using errcode = '22023';
+  end if;
+end;
+$function$;
+comment on function app_private.finish_email_delivery(uuid,text,text,text) is 'Records how a hand-over ended: `sent` (accepted), `not_sent` (refused with an SMTP reply, or never handed over: the claim is released for the retry) or `unknown` (no answer: reported, not resent). Only the claim''s holder records. Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.forget_workers(worker_ids text[])
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  delete from app_private.worker_heartbeats h where h.worker_id = any(forget_workers.worker_ids);
+$function$;
+comment on function app_private.forget_workers(text[]) is 'Removes the heartbeats of workers that stopped cleanly (they hold no job). Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.hand_over_email_delivery(tenant_id uuid, idempotency_key text, worker_id text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  update app_private.email_deliveries d set status = 'sending', handed_over_at = now()
+    where d.tenant_id = hand_over_email_delivery.tenant_id and d.idempotency_key = hand_over_email_delivery.idempotency_key
+      and d.status = 'not_sent' and d.claimed_by = hand_over_email_delivery.worker_id;
+  return found;
+end;
+$function$;
+comment on function app_private.hand_over_email_delivery(uuid,text,text) is 'Marks the claim `sending` just before the message goes to the mail server (after the connection is open, before MAIL FROM), only while `worker_id` still holds it. False: the claim was taken over, so this worker must not send. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.holds_slot(status text)
  RETURNS boolean
@@ -2134,8 +2299,7 @@ declare
   v_tenant_id uuid := app_private.find_tenant(notification_report.tenant);
 begin
   return query
-  select n.created_at, n.kind, n.status, n.skip_reason,
-         case when d.idempotency_key is null then null when d.accepted_at is null then 'unknown' else 'accepted' end,
+  select n.created_at, n.kind, n.status, n.skip_reason, d.status,
          n.decided_at, n.appointment_id, n.series_id, n.patient_id, n.lead_minutes
   from app_public.appointment_notices n
   left join app_private.email_deliveries d
@@ -2144,7 +2308,7 @@ begin
   order by n.created_at, n.id;
 end;
 $function$;
-comment on function app_private.notification_report(text,timestamp with time zone,timestamp with time zone) is 'A tenant''s (id or slug) patient notices queued in [since, before): kind, status (queued, sent, skipped with its reason), and the mail delivery (`accepted`, or `unknown` when sending was interrupted). Ids only, no patient data. Owner only.';
+comment on function app_private.notification_report(text,timestamp with time zone,timestamp with time zone) is 'A tenant''s (id or slug) patient notices queued in [since, before): kind, status (queued, sent, skipped with its reason), and the mail delivery''s state (not_sent, sending, sent, unknown). Ids only, no patient data. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.offer_freed_slot(tenant_id uuid, freed_slot_id uuid, hold interval)
  RETURNS uuid
@@ -2425,6 +2589,31 @@ begin
 end;
 $function$;
 comment on function app_private.reoffer_freed_slots(uuid) is 'Enqueues a new offer round for each of a tenant''s freed times still ahead that nobody holds: after an offer ends (accepted, declined, expired, withdrawn), its patient and what is left of its time are free again, and time that found everyone busy gets another chance; likewise when an entry is added. Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.resend_email_delivery(tenant text, idempotency_key text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_tenant_id uuid := app_private.find_tenant(resend_email_delivery.tenant);
+  v_delivery app_private.email_deliveries;
+begin
+  update app_private.email_deliveries d
+    set status = 'not_sent', claimed_by = null, handed_over_at = null, resent_at = now()
+    where d.tenant_id = v_tenant_id and d.idempotency_key = resend_email_delivery.idempotency_key
+      and (d.status = 'unknown' or (d.status = 'not_sent' and d.claimed_by is null))
+    returning d.* into v_delivery;
+  if not found then
+    raise exception 'No unknown or released e-mail with that key in this tenant.' using errcode = 'NTFND';
+  end if;
+  -- Its job again, which decides what to send when it runs (an account e-mail gets a new link).
+  insert into app_private.job_outbox (tenant_id, task, payload) values (v_tenant_id, v_delivery.job_task, v_delivery.job_payload);
+  return v_delivery.job_task;
+end;
+$function$;
+comment on function app_private.resend_email_delivery(text,text) is 'An operator''s decision to send an `unknown` e-mail again (or a released `not_sent` whose job gave up): the delivery is reopened and its job queued again through the outbox. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped. Returns the task. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.reserve_login_email(email text, tenant_id uuid)
  RETURNS public.citext
@@ -3289,6 +3478,36 @@ begin
 end;
 $function$;
 comment on function app_private.trial_notice_email(uuid) is 'Recipients and facts of a trial notice: the tenant''s active admins (never doctors or receptionists), and nobody once the tenant left its trial or the trial end moved.';
+
+CREATE OR REPLACE FUNCTION app_private.unlock_dead_workers(dead_after interval)
+ RETURNS text[]
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  v_dead text[];
+begin
+  -- Silent heartbeats, and workers that hold a job this long without ever having had one (a
+  -- process that died before its first heartbeat, or one of a version without heartbeats).
+  select array_agg(distinct w) into v_dead from (
+    select h.worker_id from app_private.worker_heartbeats h where h.beat_at < now() - unlock_dead_workers.dead_after
+    union all
+    select j.locked_by from graphile_worker._private_jobs j
+      where j.locked_by is not null and j.locked_at < now() - unlock_dead_workers.dead_after
+        and not exists (select 1 from app_private.worker_heartbeats h where h.worker_id = j.locked_by)
+    union all
+    select q.locked_by from graphile_worker._private_job_queues q
+      where q.locked_by is not null and q.locked_at < now() - unlock_dead_workers.dead_after
+        and not exists (select 1 from app_private.worker_heartbeats h where h.worker_id = q.locked_by)
+  ) dead(w);
+  if v_dead is not null then
+    perform graphile_worker.force_unlock_workers(v_dead);
+    delete from app_private.worker_heartbeats h where h.worker_id = any(v_dead);
+  end if;
+  return coalesce(v_dead, '{}');
+end;
+$function$;
+comment on function app_private.unlock_dead_workers(interval) is 'Unlocks the jobs of workers silent for longer than `dead_after` (graphile_worker.force_unlock_workers) and forgets them, so their jobs run again on a live worker within that bound rather than after graphile-worker''s four hours. Returns their ids. Owner only; every worker process runs it on the coordinator.';
 
 CREATE OR REPLACE FUNCTION app_private.unsubscribe_patient(token text)
  RETURNS text

@@ -110,7 +110,16 @@ export const unavailableError: PublicError = {
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /** Node's codes for a connection that cannot be made or was lost. */
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EPIPE"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+]);
 
 /** SQLSTATEs of a server that is going away or full: admin or crash shutdown, starting up, too many connections. */
 const UNAVAILABLE_STATES = new Set(["57P01", "57P02", "57P03", "53300"]);

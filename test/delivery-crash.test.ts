@@ -125,9 +125,10 @@ async function newUser(clinic: Awaited<ReturnType<typeof signUpClinic>>) {
 
 const delivery = (key: string) =>
   asOwner(async (client) => {
-    const { rows } = await client.query("select status, claimed_by from app_private.email_deliveries where idempotency_key = $1", [
-      key,
-    ]);
+    const { rows } = await client.query(
+      "select status, claimed_by from app_private.email_deliveries where idempotency_key = $1",
+      [key],
+    );
     return rows[0] as { status: string; claimed_by: string | null } | undefined;
   });
 
@@ -220,14 +221,18 @@ test("killed after `sent` was recorded, before the job completed: the retry send
 
   await startWorker();
   await until(async () =>
-    asOwner(async (client) => (await client.query("select 1 from graphile_worker._private_jobs where id = $1", [rows[0].id])).rowCount === 0),
+    asOwner(
+      async (client) =>
+        (await client.query("select 1 from graphile_worker._private_jobs where id = $1", [rows[0].id])).rowCount === 0,
+    ),
   );
   expect(smtp.to(user.email)).toHaveLength(1);
   await expect(setPassword(tokenIn(smtp.to(user.email)[0].text))).resolves.toBeDefined();
 });
 
 describe("the rules between workers (SQL)", () => {
-  const owner = <T>(sql: string, values: unknown[] = []) => asOwner(async (client) => (await client.query(sql, values)).rows as T[]);
+  const owner = <T>(sql: string, values: unknown[] = []) =>
+    asOwner(async (client) => (await client.query(sql, values)).rows as T[]);
   const unlockDead = async () =>
     (await owner<{ ids: string[] }>("select app_private.unlock_dead_workers(interval '60 seconds') as ids"))[0].ids;
 
@@ -244,10 +249,11 @@ describe("the rules between workers (SQL)", () => {
       )[0].claim;
     const handOver = async (worker: string) =>
       (
-        await owner<{ ok: boolean }>(
-          "select app_private.hand_over_email_delivery(tenant_id, idempotency_key, $2) as ok from app_private.email_deliveries where idempotency_key = $1",
-          [key, worker],
-        )
+        await owner<{ ok: boolean }>("select app_private.hand_over_email_delivery($1, $2, $3) as ok", [
+          user.clinic.tenantId,
+          key,
+          worker,
+        ])
       )[0].ok;
     await owner("select app_private.beat_workers($1)", [[a, b]]);
     try {

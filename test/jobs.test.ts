@@ -216,7 +216,9 @@ test("a send that times out after the server received the message is recorded as
   // Retrying cannot tell whether it arrived: the job ends, the delivery says so.
   expect(await retryFailedJobsNow()).toBe(0);
   const report = () => asOwner((client) => client.query("select * from app_private.delivery_report($1)", [clinic.tenantId]));
-  expect((await report()).rows).toEqual([expect.objectContaining({ idempotency_key: key, status: "unknown", recipient: `user:${user.id}` })]);
+  expect((await report()).rows).toEqual([
+    expect.objectContaining({ idempotency_key: key, status: "unknown", recipient: `user:${user.id}` }),
+  ]);
   await runner.run();
   expect(smtp.to(user.email)).toHaveLength(1);
 

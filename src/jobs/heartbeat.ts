@@ -40,7 +40,8 @@ export function keepWorkersAlive(
         deadAfterSeconds,
       ])
     ).rows[0].ids;
-    if (dead.length) logger.warn({ workerIds: dead }, `Unlocked the jobs of ${dead.length} worker(s) silent for over ${deadAfterSeconds} s`);
+    if (dead.length)
+      logger.warn({ workerIds: dead }, `Unlocked the jobs of ${dead.length} worker(s) silent for over ${deadAfterSeconds} s`);
     if (metrics) {
       const { rows } = await pool.query<{ count: number }>(
         "select count(*)::int as count from app_private.email_deliveries where status = 'unknown'",
