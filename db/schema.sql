@@ -2608,6 +2608,9 @@ begin
   if not found then
     raise exception 'No unknown or released e-mail with that key in this tenant.' using errcode = 'NTFND';
   end if;
+  if v_delivery.job_task is null then
+    raise exception 'This e-mail was sent before resends were recorded; its job cannot be run again.' using errcode = 'INVAL';
+  end if;
   -- Its job again, which decides what to send when it runs (an account e-mail gets a new link).
   insert into app_private.job_outbox (tenant_id, task, payload) values (v_tenant_id, v_delivery.job_task, v_delivery.job_payload);
   return v_delivery.job_task;

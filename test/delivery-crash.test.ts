@@ -274,6 +274,19 @@ describe("the rules between workers (SQL)", () => {
     }
   });
 
+  test("an unknown e-mail from before resends were recorded (no job to run) is refused with INVAL, and stays unknown", async () => {
+    const user = await newUser(await quietClinic());
+    const key = `test:${uniq("old")}`;
+    await owner(
+      "insert into app_private.email_deliveries (tenant_id, idempotency_key, user_id, template, message_id, status) values ($1, $2, $3, 'account', '<m@clinic.test>', 'unknown')",
+      [user.clinic.tenantId, key, user.id],
+    );
+    await expect(owner("select app_private.resend_email_delivery($1, $2)", [user.clinic.tenantId, key])).rejects.toMatchObject({
+      code: "INVAL",
+    });
+    expect(await delivery(key)).toMatchObject({ status: "unknown" });
+  });
+
   test("a job held past the bound by a worker without a heartbeat is unlocked; a live worker's is not", async () => {
     const [live, ghost] = [uniq("worker-live"), uniq("worker-ghost")];
     const jobs = await owner<{ id: string }>(

@@ -1,5 +1,5 @@
 --! Previous: sha1:93f7db45cb43711a84e23fb94c0c1ccf6c47665a
---! Hash: sha1:c49b8e5aeb96417e2f9b5e53ffe0af63627d7354
+--! Hash: sha1:6306c0fced0abe977059916ac9535fb883568a15
 --! Message: E-mail delivery states that survive a worker crash, worker heartbeats that unlock a dead worker's jobs, and the operators' delivery report and resend
 
 --! split: 1-current.sql
@@ -250,6 +250,9 @@ begin
     returning d.* into v_delivery;
   if not found then
     raise exception 'No unknown or released e-mail with that key in this tenant.' using errcode = 'NTFND';
+  end if;
+  if v_delivery.job_task is null then
+    raise exception 'This e-mail was sent before resends were recorded; its job cannot be run again.' using errcode = 'INVAL';
   end if;
   -- Its job again, which decides what to send when it runs (an account e-mail gets a new link).
   insert into app_private.job_outbox (tenant_id, task, payload) values (v_tenant_id, v_delivery.job_task, v_delivery.job_payload);

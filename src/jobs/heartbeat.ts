@@ -3,7 +3,8 @@
  * worker process here records a heartbeat for its workers (app_private.beat_workers) several
  * times per WORKER_DEAD_AFTER_SECONDS, and in the same round unlocks the jobs of workers silent
  * for longer (app_private.unlock_dead_workers), on start-up too. So a crashed process's jobs run
- * again within about that bound, and its unsent e-mail claims pass on to the retry. The round also
+ * again within about that bound, and its unsent e-mail claims pass on to the retry. After a
+ * failed round (a database outage stales every heartbeat at once) it waits a whole bound first. The round also
  * counts the e-mails whose delivery is unknown, for the metric operators alert on.
  */
 import type { WorkerEvents } from "graphile-worker";
@@ -33,8 +34,12 @@ export function keepWorkersAlive(
   });
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  // After a round failed (the database was unreachable), every process's heartbeats went stale at
+  // once: this one unlocks nobody until the others have had a whole bound to beat again.
+  let beatingSince = 0;
   const beat = async () => {
     if (workerIds.size) await pool.query("select app_private.beat_workers($1)", [[...workerIds]]);
+    if (Date.now() - beatingSince < deadAfterSeconds * 1000) return;
     const dead = (
       await pool.query<{ ids: string[] }>("select app_private.unlock_dead_workers(make_interval(secs => $1)) as ids", [
         deadAfterSeconds,
@@ -53,7 +58,10 @@ export function keepWorkersAlive(
   // The next round is scheduled when this one ends; a failed round is one warning, and the next retries.
   const run = () => {
     round = beat()
-      .catch((error: Error) => logger.warn(`Worker heartbeat failed: ${error.message}`))
+      .catch((error: Error) => {
+        beatingSince = Date.now();
+        logger.warn(`Worker heartbeat failed: ${error.message}`);
+      })
       .then(() => {
         if (!stopped) timer = setTimeout(run, (deadAfterSeconds * 1000) / 4);
       });
