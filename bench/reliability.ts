@@ -384,7 +384,10 @@ async function phaseRestart() {
     ],
   );
   if (!stack!.worker?.alive) {
-    notes.push(`worker exited during the database restart (${stack!.worker?.exitCode}); restarted`);
+    notes.push(
+      `worker exited during the database restart (${stack!.worker?.exitCode}); restarted. Its last lines:`,
+      ...(stack!.worker?.output.slice(-40) ?? []),
+    );
     stack!.worker = new AppProcess("worker", stack!.workerEnv, ["--worker-only"]);
     await stack!.worker.waitFor(/Worker running/, 90_000);
   }
@@ -447,9 +450,8 @@ async function phaseWorker() {
   const settle = async (seconds: number) => {
     for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline; await sleep(250)) {
       const { rows } = await owner.query(
-        `select count(*)::int as n from graphile_worker.jobs where task_identifier like 'send_%' and attempts < max_attempts
-           and (locked_by is null or not (locked_by = any($1::text[])))`,
-        [deadWorkers],
+        // The dead worker's jobs too: they count as settled only once a live worker ran them.
+        `select count(*)::int as n from graphile_worker.jobs where task_identifier like 'send_%' and attempts < max_attempts`,
       );
       if (rows[0].n === 0 && recipients.every((to) => s.smtp.to(to).length > 0)) return;
     }

@@ -22,6 +22,7 @@ import { graphqlErrorCodesPlugin, withCode, withoutSuggestions } from "./graphql
 import { DEFAULT_GRAPHQL_LIMITS, graphqlLimitsPreset, type GraphqlLimits } from "./graphql-limits";
 import { graphqlNotesPlugin } from "./graphql-notes";
 import { graphqlUnavailablePlugin } from "./graphql-unavailable";
+import { logUnavailable } from "./unavailable-log";
 import { currentRowsPlugin } from "./graphql-current-rows";
 import { tenantRoutingPlugin } from "./graphql-routing";
 import { tenantIsReadOnlyPlugin } from "./graphql-tenant-read-only";
@@ -67,6 +68,7 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
   }
   if (error.originalError && !(error.originalError instanceof GraphQLError)) {
     const publicError = fromLibraryError(error.originalError) ?? toPublicError(error.originalError);
+    if (publicError.code === "UNAVL") logUnavailable(logger, error.originalError);
     if (publicError.code !== "INTERNAL") {
       return new GraphQLError(publicError.message, {
         nodes: error.nodes,

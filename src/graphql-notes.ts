@@ -16,7 +16,7 @@ const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,127}$/;
 type ErrorsBody = { errors?: { extensions?: { code?: unknown; errorId?: unknown } }[] } | null;
 
 /** The `errors` of a GraphQL response body: only a body that mentions them is parsed. */
-export function errorsIn(body: Buffer | unknown): NonNullable<ErrorsBody>["errors"] {
+function errorsIn(body: Buffer | unknown): NonNullable<ErrorsBody>["errors"] {
   if (!Buffer.isBuffer(body)) return (body as ErrorsBody)?.errors;
   if (!body.includes('"errors"')) return undefined;
   try {

@@ -66,3 +66,22 @@ export function graphileLogger(logger: Logger, infoAs: "info" | "debug" = "info"
   const levels = { error: "error", warning: "warn", info: infoAs, debug: "debug" } as const;
   return new GraphileLogger((scope) => (level, message) => logger[levels[level]]({ ...scope }, message));
 }
+
+/**
+ * The log of a task repeated every few seconds (the outbox drain, the heartbeat): its first
+ * failure is one warning, then nothing until it works again, which is one line too. A database
+ * outage thus adds two lines per task, not one per round.
+ */
+export function repeatedTaskLog(logger: Logger, task: string) {
+  let failing = false;
+  return {
+    failed(error: Error) {
+      if (!failing) logger.warn(`${task} failed: ${error.message} (told again once it works)`);
+      failing = true;
+    },
+    succeeded() {
+      if (failing) logger.info(`${task} works again`);
+      failing = false;
+    },
+  };
+}

@@ -22,10 +22,10 @@ export interface Metrics {
   graphqlErrors: Counter<"code">;
   /** Background jobs by task and outcome (`success`, `error`: will retry, `failed`: out of attempts). */
   workerJobs: Counter<"task" | "outcome">;
-  /** E-mails by outcome (`sent`, `failed`). */
+  /** E-mails by outcome (`sent`, `failed`: certainly not sent, `unknown`: may have arrived). */
   emails: Counter<"outcome">;
-  /** E-mails whose delivery is unknown (handed over, answer lost), as the worker last counted them. */
-  unknownEmails: Gauge;
+  /** E-mails not sent, by delivery state (`not_sent`, `sending`, `unknown`), as the worker last counted them. */
+  openEmails: Gauge<"status">;
   /** Has a pool's connections and waiting clients read at every scrape. */
   observePool(name: string, pool: Pool): void;
   /** An operation name as a label value: itself for the first few hundred names seen, then `other`. */
@@ -92,9 +92,10 @@ export function createMetrics(): Metrics {
       labelNames: ["outcome"],
       registers,
     }),
-    unknownEmails: new Gauge({
-      name: "email_deliveries_unknown",
-      help: "E-mails whose delivery is unknown, waiting for an operator (npm run tenant -- deliveries).",
+    openEmails: new Gauge({
+      name: "email_deliveries_open",
+      help: "E-mails not sent, by state: not_sent (its job retries), sending, unknown (waits for an operator: npm run tenant -- deliveries).",
+      labelNames: ["status"],
       registers,
     }),
     observePool(name, pool) {

@@ -29,6 +29,7 @@ import { healthRouter } from "./health";
 import { fallbackLogger, type Logger } from "./logger";
 import { countRequests, createMetrics, metricsHandler, type Metrics } from "./metrics";
 import { requestLogger } from "./request-log";
+import { logUnavailable } from "./unavailable-log";
 import { DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE, graphqlRateLimit } from "./graphql-rate-limit";
 
 export interface AppOptions {
@@ -143,8 +144,10 @@ export async function createApp(options: AppOptions): Promise<RunningApp> {
   // that cannot be reached (the rate limiter's counters) is 503 UNAVL, told by the request's line alone.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { code, message } = isDatabaseUnavailable(error) ? unavailableError : internalError;
-    if (code === "UNAVL") res.setHeader("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-    else req.log.error({ err: error }, "unexpected error, answered INTERNAL");
+    if (code === "UNAVL") {
+      logUnavailable(logger, error);
+      res.setHeader("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    } else req.log.error({ err: error }, "unexpected error, answered INTERNAL");
     res.status(httpStatus[code]).json({ errors: [{ message, extensions: { code } }] });
   });
 

@@ -8,7 +8,10 @@
 import { Writable } from "node:stream";
 import { Client } from "pg";
 import { createLogger } from "../src/logger";
-import { FIXTURE_PASSWORD, ownerUrl, roles, signUpClinic, useServer, type Clinic } from "./helpers";
+import { startWorker } from "../src/jobs/worker";
+import { isOutageResponse } from "../src/graphql-unavailable";
+import { FIXTURE_PASSWORD, ownerUrl, signUpClinic, useServer, type Clinic } from "./helpers";
+import { APP_URL, drainJobs, PUBLIC_URL, smtpMailer, startSmtpCapture, type SmtpCapture } from "./mail";
 
 const lines: Record<string, any>[] = [];
 const logger = createLogger({
@@ -22,6 +25,29 @@ let clinic: Clinic;
 beforeAll(async () => {
   clinic = await signUpClinic();
 });
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The database refuses connections for `ms`, its sessions ended (all but the caller's), as a
+ * stopped or restarting server does; `meanwhile` runs once it is down.
+ */
+async function outage(ms: number, meanwhile: () => void = () => {}) {
+  const database = new URL(ownerUrl()).pathname.slice(1);
+  const admin = new Client({ connectionString: process.env.TEST_ROOT_URL });
+  await admin.connect();
+  try {
+    await admin.query(`alter database "${database}" with allow_connections false`);
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [
+      database,
+    ]);
+    meanwhile();
+    await pause(ms);
+  } finally {
+    await admin.query(`alter database "${database}" with allow_connections true`);
+    await admin.end();
+  }
+}
 
 interface Answer {
   path: string;
@@ -58,30 +84,15 @@ test("under load: 503 UNAVL with Retry-After during the outage, one log line per
   const clients = Array.from({ length: 8 }, async () => {
     while (loading) answers.push(await request(sent++));
   });
-  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   await pause(500);
-  const database = new URL(ownerUrl()).pathname.slice(1);
-  const admin = new Client({ connectionString: process.env.TEST_ROOT_URL });
-  await admin.connect();
-  let outage: [number, number];
-  try {
-    const start = answers.length;
-    await admin.query(`alter database "${database}" with allow_connections false`);
-    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2", [
-      database,
-      roles().authenticator,
-    ]);
-    await pause(2000);
-    outage = [start, answers.length];
-  } finally {
-    await admin.query(`alter database "${database}" with allow_connections true`);
-    await admin.end();
-  }
+  const start = answers.length;
+  await outage(2000);
+  const outageAnswers: [number, number] = [start, answers.length];
   await pause(1500);
   loading = false;
   await Promise.all(clients);
 
-  const during = answers.slice(...outage);
+  const during = answers.slice(...outageAnswers);
   const failed = answers.filter((a) => a.status !== 200);
   // Failures are the outage's only, and each is a 503 UNAVL a client can retry after.
   expect(during.filter((a) => a.status === 503).length).toBeGreaterThan(10);
@@ -93,7 +104,7 @@ test("under load: 503 UNAVL with Retry-After during the outage, one log line per
   expect(answers.slice(-8).map((a) => a.status)).toEqual(Array(8).fill(200));
 
   // Exactly one line per request, found by its request id; no stack and no SQL in any line.
-  const requestLines = lines.filter((line) => line.reqId);
+  const requestLines = lines.filter((line) => line.msg === "request completed" || line.msg === "request failed");
   for (const answer of answers) expect(requestLines.filter((line) => line.reqId === answer.requestId)).toHaveLength(1);
   expect(requestLines).toHaveLength(answers.length);
   for (const failure of failed) {
@@ -103,4 +114,65 @@ test("under load: 503 UNAVL with Retry-After during the outage, one log line per
   expect(text).not.toMatch(/\s{4}at |\bselect\b|\bpatients\b/i);
   // Beside the request lines, only the pools' own (a line per connection ended): bounded by their size.
   expect(lines.length - requestLines.length).toBeLessThanOrEqual(15);
+});
+
+test("a GraphQL response with some data keeps 200 (a field may have committed); one with none is the outage's 503", () => {
+  const unavailable = { message: "…", extensions: { code: "UNAVL" } };
+  expect(isOutageResponse({ data: { a: null, b: null }, errors: [unavailable, unavailable] })).toBe(true);
+  expect(isOutageResponse(Buffer.from(JSON.stringify({ data: null, errors: [unavailable] })))).toBe(true);
+  expect(isOutageResponse({ data: { a: { rowId: "x" }, b: null }, errors: [unavailable] })).toBe(false);
+  expect(isOutageResponse({ data: null, errors: [{ message: "…", extensions: { code: "INTERNAL" } }] })).toBe(false);
+});
+
+/** A worker in this process on the test database, sending to `smtp`, its log lines kept. */
+async function workerFor(smtp: SmtpCapture) {
+  const lines: string[] = [];
+  const worker = await startWorker({
+    ownerUrl: ownerUrl(),
+    concurrency: 1,
+    outboxIntervalMs: 100,
+    deadAfterSeconds: 2,
+    mailer: smtpMailer(smtp),
+    appUrl: APP_URL,
+    publicUrl: PUBLIC_URL,
+    waitlistHoldMinutes: 30,
+    logger: createLogger({
+      level: "info",
+      pretty: false,
+      destination: new Writable({ write: (chunk, _encoding, done) => (lines.push(chunk.toString()), done()) }),
+    }),
+  });
+  return { worker, lines };
+}
+
+/** Waits up to 30 s for a message to `address`. */
+async function arrives(smtp: SmtpCapture, address: string) {
+  for (let i = 0; i < 300 && smtp.to(address).length === 0; i++) await pause(100);
+}
+
+test("the worker outlives an outage that breaks a job in flight: a new runner takes over in the same process, and nothing is sent twice", async () => {
+  await drainJobs();
+  const smtp = await startSmtpCapture();
+  const { worker, lines } = await workerFor(smtp);
+  try {
+    // The server holds an e-mail's answer until the database is down: recording it fails.
+    const reply = smtp.hold("reply");
+    const held = await signUpClinic();
+    await reply.reached;
+    await outage(4000, reply.release);
+    // Afterwards, the same worker sends the next clinic's welcome e-mail.
+    const after = await signUpClinic();
+    await arrives(smtp, after.admin.email);
+    expect(smtp.to(after.admin.email)).toHaveLength(1);
+    // Nothing twice: the held e-mail went once (recorded as sent, or as unknown when its answer was lost).
+    await arrives(smtp, held.admin.email);
+    const addresses = smtp.messages.map((m) => m.to);
+    expect(addresses).toEqual([...new Set(addresses)]);
+    expect(addresses).toContain(held.admin.email);
+    // graphile-worker ended its runner (its workers could not fetch jobs); this process started another.
+    expect(lines.join("")).toMatch(/Worker stopped \(.*\); a new one starts when the database answers/);
+  } finally {
+    await worker.stop();
+    await smtp.close();
+  }
 });

@@ -10,6 +10,7 @@
  *   after `sent` was recorded, job not complete  sent        nothing more
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -123,6 +124,16 @@ async function newUser(clinic: Awaited<ReturnType<typeof signUpClinic>>) {
   return { clinic, id, email, key: `account:${id}` };
 }
 
+/** A worker process sending a new user's account e-mail, held by the SMTP server at `point`. */
+async function heldAt(point: "greeting" | "reply") {
+  const clinic = await quietClinic();
+  const hold = smtp.hold(point);
+  const worker = await startWorker();
+  const user = await newUser(clinic);
+  await hold.reached;
+  return { worker, user, release: hold.release };
+}
+
 const delivery = (key: string) =>
   asOwner(async (client) => {
     const { rows } = await client.query(
@@ -137,14 +148,10 @@ const setPassword = (token: string) =>
   asOwner((client) => client.query("select app_private.set_password_with_token($1, $2)", [token, FIXTURE_HASH]));
 
 test("killed while connected, before the hand-over: the second process sends it once, within the dead-worker bound", async () => {
-  const clinic = await quietClinic();
-  const greeting = smtp.hold("greeting");
-  const first = await startWorker();
-  const user = await newUser(clinic);
-  await greeting.reached;
+  const { worker, user, release } = await heldAt("greeting");
   await until(async () => (await delivery(user.key))?.status === "not_sent");
-  await first.kill();
-  greeting.release();
+  await worker.kill();
+  release();
 
   const killedAt = Date.now();
   await startWorker();
@@ -159,14 +166,10 @@ test("killed while connected, before the hand-over: the second process sends it 
 });
 
 test("killed after the server took the message, before its answer: unknown, reported and not resent; the operator's resend brings a working link", async () => {
-  const clinic = await quietClinic();
-  const reply = smtp.hold("reply");
-  const first = await startWorker();
-  const user = await newUser(clinic);
-  await reply.reached;
+  const { worker, user, release } = await heldAt("reply");
   expect(await delivery(user.key)).toMatchObject({ status: "sending" });
-  await first.kill();
-  reply.release();
+  await worker.kill();
+  release();
   expect(smtp.to(user.email)).toHaveLength(1);
 
   const metricsPort = await freePort();
@@ -175,7 +178,7 @@ test("killed after the server took the message, before its answer: unknown, repo
   await until(() => second.output.includes(`E-mail "${user.key}" may or may not have reached the mail server`));
   const unknownGauge = async () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    return Number(/^email_deliveries_unknown (\d+)$/m.exec(text)?.[1] ?? 0);
+    return Number(/^email_deliveries_open\{status="unknown"\} (\d+)$/m.exec(text)?.[1] ?? 0);
   };
   await until(async () => (await unknownGauge()) >= 1);
   // Not resent on its own: the retried job found it unknown and ended.
@@ -201,11 +204,7 @@ test("killed after the server took the message, before its answer: unknown, repo
 });
 
 test("killed after `sent` was recorded, before the job completed: the retry sends nothing", async () => {
-  const clinic = await quietClinic();
-  const reply = smtp.hold("reply");
-  const first = await startWorker();
-  const user = await newUser(clinic);
-  await reply.reached;
+  const { worker, user, release } = await heldAt("reply");
   // Hold the job's row, so completing it waits: the crash comes after our bookkeeping.
   const { rows } = await asOwner((client) =>
     client.query("select id from graphile_worker._private_jobs where payload->>'user_id' = $1", [user.id]),
@@ -213,9 +212,9 @@ test("killed after `sent` was recorded, before the job completed: the retry send
   await asOwner(async (client) => {
     await client.query("begin");
     await client.query("select 1 from graphile_worker._private_jobs where id = $1 for update", [rows[0].id]);
-    reply.release();
+    release();
     await until(async () => (await delivery(user.key))?.status === "sent");
-    await first.kill();
+    await worker.kill();
     await client.query("rollback");
   });
 
@@ -236,55 +235,53 @@ describe("the rules between workers (SQL)", () => {
   const unlockDead = async () =>
     (await owner<{ ids: string[] }>("select app_private.unlock_dead_workers(interval '60 seconds') as ids"))[0].ids;
 
-  test("a live worker's claim is not taken over; once it is silent past the bound it is, and the first worker can no longer send", async () => {
-    const [a, b] = [uniq("worker-a"), uniq("worker-b")];
+  test("a claim passes from a live attempt to another only after 15 minutes, from a silent pool at once; a passed-over attempt can neither issue links nor send", async () => {
+    const [a, b] = [uniq("pool-a"), uniq("pool-b")];
     const user = await newUser(await quietClinic());
-    const key = `test:${uniq("claim")}`;
-    const claim = async (worker: string) =>
+    const tenantId = user.clinic.tenantId;
+    const claim = async (key: string, pool: string, token: string) =>
       (
         await owner<{ claim: string }>(
-          "select * from app_private.claim_email_delivery(null, $1, $2, null, 'test', '<m@clinic.test>', $3, 'send_account_email', '{}')",
-          [key, user.id, worker],
+          "select * from app_private.claim_email_delivery(null, $1, $2, null, 'test', '<m@clinic.test>', $3, $4, 'send_account_email', '{}')",
+          [key, user.id, pool, token],
         )
       )[0].claim;
-    const handOver = async (worker: string) =>
-      (
-        await owner<{ ok: boolean }>("select app_private.hand_over_email_delivery($1, $2, $3) as ok", [
-          user.clinic.tenantId,
-          key,
-          worker,
-        ])
-      )[0].ok;
+    const held = async (fn: "lock_email_claim" | "hand_over_email_delivery", key: string, token: string) =>
+      (await owner<{ ok: boolean }>(`select app_private.${fn}($1, $2, $3) as ok`, [tenantId, key, token]))[0].ok;
+    const tokens = Array.from({ length: 6 }, () => randomUUID());
     await owner("select app_private.beat_workers($1)", [[a, b]]);
     try {
-      expect(await claim(a)).toBe("send");
-      expect(await claim(b)).toBe("busy");
+      // Two attempts of one pool (its concurrency) or of two pools: the second waits.
+      const slow = `test:${uniq("slow")}`;
+      expect(await claim(slow, a, tokens[0])).toBe("send");
+      expect(await claim(slow, a, tokens[1])).toBe("busy");
+      expect(await claim(slow, b, tokens[1])).toBe("busy");
+      // After 15 minutes the claim passes even from a live pool; the first attempt is then refused.
+      await owner(
+        "update app_private.email_deliveries set claimed_at = now() - interval '16 minutes' where idempotency_key = $1",
+        [slow],
+      );
+      expect(await claim(slow, b, tokens[1])).toBe("send");
+      expect(await held("lock_email_claim", slow, tokens[0])).toBe(false);
+      expect(await held("hand_over_email_delivery", slow, tokens[0])).toBe(false);
+      expect(await held("lock_email_claim", slow, tokens[1])).toBe(true);
+      expect(await held("hand_over_email_delivery", slow, tokens[1])).toBe(true);
+
+      // A pool silent past the bound loses its claims at once.
+      const silent = `test:${uniq("silent")}`;
+      expect(await claim(silent, a, tokens[2])).toBe("send");
       await owner("update app_private.worker_heartbeats set beat_at = now() - interval '61 seconds' where worker_id = $1", [a]);
       expect(await unlockDead()).toContain(a);
-      expect(await claim(b)).toBe("send");
-      // `a` was only slow: it may not hand the message over any more; `b` may.
-      expect(await handOver(a)).toBe(false);
-      expect(await handOver(b)).toBe(true);
-      // `b` dies while handing it over: the next claim finds it unknown, and says so once.
+      expect(await claim(silent, b, tokens[3])).toBe("send");
+      expect(await held("hand_over_email_delivery", silent, tokens[2])).toBe(false);
+      expect(await held("hand_over_email_delivery", silent, tokens[3])).toBe(true);
+      // `b` is gone while handing it over: the next claim finds it unknown, and says so once.
       await owner("select app_private.forget_workers($1)", [[b]]);
-      expect(await claim(a)).toBe("found-unknown");
-      expect(await claim(a)).toBe("unknown");
+      expect(await claim(silent, a, tokens[4])).toBe("found-unknown");
+      expect(await claim(silent, a, tokens[5])).toBe("unknown");
     } finally {
       await owner("select app_private.forget_workers($1)", [[a, b]]);
     }
-  });
-
-  test("an unknown e-mail from before resends were recorded (no job to run) is refused with INVAL, and stays unknown", async () => {
-    const user = await newUser(await quietClinic());
-    const key = `test:${uniq("old")}`;
-    await owner(
-      "insert into app_private.email_deliveries (tenant_id, idempotency_key, user_id, template, message_id, status) values ($1, $2, $3, 'account', '<m@clinic.test>', 'unknown')",
-      [user.clinic.tenantId, key, user.id],
-    );
-    await expect(owner("select app_private.resend_email_delivery($1, $2)", [user.clinic.tenantId, key])).rejects.toMatchObject({
-      code: "INVAL",
-    });
-    expect(await delivery(key)).toMatchObject({ status: "unknown" });
   });
 
   test("a job held past the bound by a worker without a heartbeat is unlocked; a live worker's is not", async () => {

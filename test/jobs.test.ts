@@ -199,6 +199,19 @@ test("a message the server refuses is sent on retry, once", async () => {
   await expect(setPassword(tokenIn(mails[0].text) as string)).resolves.toBeDefined();
 });
 
+test("a connection dropped before the server asked for the message (no reply) sent nothing: the retry sends it, once", async () => {
+  const clinic = await signUpClinic();
+  await runner.run();
+  const user = await createUser(clinic);
+  smtp.dropped.add(user.email);
+  await runner.run();
+  expect(smtp.to(user.email)).toHaveLength(0);
+  smtp.dropped.clear();
+  expect(await retryFailedJobsNow()).toBe(1);
+  await runner.run();
+  expect(smtp.to(user.email)).toHaveLength(1);
+});
+
 test("a send that times out after the server received the message is recorded as unknown and not resent, until an operator resends it with a fresh link", async () => {
   const clinic = await signUpClinic();
   await runner.run();

@@ -42,6 +42,8 @@ export interface SmtpCapture {
   messages: CapturedMail[];
   /** Recipients to refuse (550), as a server would refuse an unknown mailbox. */
   refused: Set<string>;
+  /** Recipients at whose RCPT the connection drops without a reply (a network failure before DATA). */
+  dropped: Set<string>;
   /** How long the server waits, having received a message, before it answers (a slow server). */
   replyDelayMs: number;
   /**
@@ -58,6 +60,7 @@ export interface SmtpCapture {
 export async function startSmtpCapture(): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   const refused = new Set<string>();
+  const dropped = new Set<string>();
   const capture = { replyDelayMs: 0 };
   const holds = new Map<"greeting" | "reply", { reach(): void; released: Promise<void> }>();
   const wait = async (point: "greeting" | "reply") => {
@@ -87,8 +90,10 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     onConnect(_session, callback) {
       void wait("greeting").then(() => callback());
     },
-    onRcptTo(address, _session, callback) {
-      if (refused.has(address.address)) {
+    onRcptTo(address, session, callback) {
+      if (dropped.has(address.address)) {
+        [...server.connections].find((connection) => connection.id === session.id)?._socket.destroy();
+      } else if (refused.has(address.address)) {
         callback(Object.assign(new Error("Mailbox unavailable"), { responseCode: 550 }));
       } else callback();
     },
@@ -122,6 +127,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     url: `smtp://127.0.0.1:${port}`,
     messages,
     refused,
+    dropped,
     hold,
     to: (address: string) => messages.filter((m) => m.to.toLowerCase() === address.toLowerCase()),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

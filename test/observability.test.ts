@@ -290,7 +290,7 @@ describe("worker and e-mail metrics", () => {
       // hourly trial-notice sweep (crontab) may send other tests' notices when the hour turns.
       expect(Number(/^emails_total\{outcome="sent"\} (\d+)$/m.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
       expect(exposed).toMatch(/^db_pool_connections\{pool="worker"\} \d+$/m);
-      expect(exposed).toMatch(/^email_deliveries_unknown \d+$/m);
+      expect(exposed).toMatch(/^email_deliveries_open\{status="unknown"\} \d+$/m);
     } finally {
       await worker.stop();
       await drainJobs();

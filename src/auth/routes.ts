@@ -13,6 +13,7 @@ import type { Pool, PoolClient } from "pg";
 import type { CorsOrigins } from "../config";
 import { CSRF_HEADER, isAllowedOrigin } from "../cors";
 import { ApiError, httpStatus, SESSION_ENDED_MESSAGE, toPublicError, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors";
+import { logUnavailable } from "../unavailable-log";
 import { inTransactionWith } from "../db/transaction";
 import { assertAcceptablePassword, hashPassword, verifyPassword } from "./passwords";
 import { perAccountLimit, perIpLimit, type AuthRateLimits } from "./rate-limits";
@@ -98,7 +99,10 @@ function sendError(error: unknown, req: Request, res: Response, _next: NextFunct
   }
   const publicError = toPublicError(error);
   if (publicError.code === "INTERNAL") req.log.error({ err: error }, "unexpected error in an /auth route, answered INTERNAL");
-  if (publicError.code === "UNAVL") res.setHeader("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+  if (publicError.code === "UNAVL") {
+    logUnavailable(req.log, error);
+    res.setHeader("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+  }
   res.status(httpStatus[publicError.code]).json({ error: publicError });
 }
 

@@ -11,7 +11,9 @@ const openConnections = new WeakMap<Pool, Set<PoolClient>>();
  * uncaught exception; here it is one warning line, naming the pool, without a stack.
  */
 export function createPool(name: string, connectionString: string, max: number, logger: Logger): Pool {
-  const pool = new Pool({ connectionString, max });
+  // A database that does not answer (a network partition rather than a refusal) fails a request
+  // after 10 s (answered 503 UNAVL) instead of holding it for minutes; keep-alive finds dead sockets.
+  const pool = new Pool({ connectionString, max, connectionTimeoutMillis: 10_000, keepAlive: true });
   const open = new Set<PoolClient>();
   openConnections.set(pool, open);
   // The server's words and code are the news; the stack (always pg's parser) is not.

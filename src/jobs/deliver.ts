@@ -3,9 +3,11 @@
  * The delivery row (app_private.email_deliveries) moves through the states the SQL functions
  * define: claimed `not_sent` before composing, `sending` at the moment the message leaves, then
  * `sent`; a refusal releases it for the retry; a hand-over whose answer is lost is `unknown`,
- * reported and never resent on its own. Which claim a worker may take over is decided in SQL.
+ * reported and never resent on its own. Each attempt claims with a token of its own, and which
+ * claim may pass to another attempt is decided in SQL.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { JobHelpers } from "graphile-worker";
 import { NotSentError, type Mailer, type OutgoingMessage } from "../mail/mailer";
 import type { RenderedEmail } from "../mail/templates";
@@ -28,29 +30,39 @@ export function messageIdFor(key: string, from: string): string {
   return `<${createHash("sha256").update(key).digest("hex").slice(0, 32)}@${domain}>`;
 }
 
-/** A live worker holds the claim: the job fails this attempt and graphile-worker retries it later. */
+/** A live attempt holds the claim: the job fails this attempt and graphile-worker retries it later. */
 export class DeliveryBusyError extends Error {}
+
+/**
+ * Runs one statement in a transaction that first makes sure this attempt still holds the claim,
+ * and keeps it locked: for what replaces earlier links (a set-password or waitlist token).
+ * @throws NotSentError when the claim passed to another attempt.
+ */
+export type WhileClaimed = (text: string, values: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>;
+
+type Helpers = Pick<JobHelpers, "query" | "withPgClient" | "job" | "logger">;
 
 /**
  * Renders (`compose` runs only when this call will send) and sends the e-mail unless it was sent,
  * is being sent, or its fate is unknown. Returns whether it sent.
  * @throws NotSentError after releasing the claim, so the job's retry sends it; DeliveryBusyError
- *   while another live worker holds it. A hand-over without an answer is recorded as unknown and
+ *   while another live attempt holds it. A hand-over without an answer is recorded as unknown and
  *   logged, and does not throw: retrying cannot tell whether it arrived.
  */
 export async function deliverOnce(
-  helpers: Pick<JobHelpers, "query" | "job" | "logger">,
+  helpers: Helpers,
   mailer: Mailer,
   delivery: Delivery,
-  compose: () => Promise<RenderedEmail & Pick<OutgoingMessage, "attachments" | "headers">>,
+  compose: (whileClaimed: WhileClaimed) => Promise<RenderedEmail & Pick<OutgoingMessage, "attachments" | "headers">>,
 ): Promise<boolean> {
   const { job, logger } = helpers;
-  const workerId = job.locked_by;
-  if (!workerId) throw new Error("A delivery needs the id of the worker that runs its job.");
+  const poolId = job.locked_by;
+  if (!poolId) throw new Error("A delivery needs the worker pool that runs its job.");
+  const claimToken = randomUUID();
   const { recipient, key } = delivery;
   const resendJob = delivery.resendJob ?? { task: job.task_identifier, payload: job.payload };
   const { rows } = await helpers.query<{ claim: string; delivery_tenant_id: string }>(
-    "select * from app_private.claim_email_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    "select * from app_private.claim_email_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [
       "userId" in recipient ? null : recipient.tenantId,
       key,
@@ -58,27 +70,43 @@ export async function deliverOnce(
       "userId" in recipient ? null : recipient.patientId,
       delivery.template,
       messageIdFor(key, mailer.from),
-      workerId,
+      poolId,
+      claimToken,
       resendJob.task,
       JSON.stringify(resendJob.payload),
     ],
   );
   const { claim, delivery_tenant_id: tenantId } = rows[0];
-  if (claim === "busy") throw new DeliveryBusyError(`E-mail "${key}" is being sent by another worker; this job will retry.`);
-  if (claim === "found-unknown") reportUnknown(logger, key, "its worker stopped while handing it to the mail server");
+  if (claim === "busy") throw new DeliveryBusyError(`E-mail "${key}" is being sent by another attempt; this job will retry.`);
+  if (claim === "found-unknown") reportUnknown(logger, key, "the attempt handing it to the mail server is gone");
   if (claim !== "send") return false;
 
+  const claimArgs = [tenantId, key, claimToken];
+  const whileClaimed: WhileClaimed = (text, values) =>
+    helpers.withPgClient(async (client) => {
+      await client.query("begin");
+      try {
+        const held = await client.query<{ held: boolean }>("select app_private.lock_email_claim($1, $2, $3) as held", claimArgs);
+        if (!held.rows[0].held) throw new NotSentError(`Another attempt took over e-mail "${key}".`);
+        const result = await client.query(text, values);
+        await client.query("commit");
+        return result;
+      } catch (error) {
+        await client.query("rollback");
+        throw error;
+      }
+    });
   const finish = (outcome: "sent" | "not_sent" | "unknown") =>
-    helpers.query("select app_private.finish_email_delivery($1, $2, $3, $4)", [tenantId, key, workerId, outcome]);
+    retried(() => helpers.query("select app_private.finish_email_delivery($1, $2, $3, $4)", [...claimArgs, outcome]));
   let handedOver = false;
   try {
-    const message = await compose();
+    const message = await compose(whileClaimed);
     await mailer.send({ to: delivery.to, messageId: messageIdFor(key, mailer.from), ...message }, async () => {
-      const handOver = await helpers.query<{ ok: boolean | null }>(
+      const handOver = await helpers.query<{ ok: boolean }>(
         "select app_private.hand_over_email_delivery($1, $2, $3) as ok",
-        [tenantId, key, workerId],
+        claimArgs,
       );
-      if (!handOver.rows[0].ok) throw new NotSentError(`Another worker took over e-mail "${key}".`);
+      if (!handOver.rows[0].ok) throw new NotSentError(`Another attempt took over e-mail "${key}".`);
       handedOver = true;
     });
   } catch (error) {
@@ -94,7 +122,19 @@ export async function deliverOnce(
   return true;
 }
 
-/** One error line for an e-mail whose fate is unknown: ids only (the key), never the address. */
+/** Up to three tries a second apart: an outcome lost to a database blip would leave the claim held. */
+async function retried<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
+/** One error line for an e-mail whose fate is unknown: the key (ids) and why, never the address. */
 function reportUnknown(logger: JobHelpers["logger"], key: string, why: string) {
   logger.error(
     `E-mail "${key}" may or may not have reached the mail server (${why}). It is recorded as unknown and not resent on its own: see npm run tenant -- deliveries, and resend it there.`,

@@ -1,15 +1,15 @@
 /**
  * Worker heartbeats. graphile-worker 0.17 leaves a dead worker's jobs locked for four hours; every
- * worker process here records a heartbeat for its workers (app_private.beat_workers) several
+ * worker process here records a heartbeat for its worker pool (app_private.beat_workers) several
  * times per WORKER_DEAD_AFTER_SECONDS, and in the same round unlocks the jobs of workers silent
  * for longer (app_private.unlock_dead_workers), on start-up too. So a crashed process's jobs run
  * again within about that bound, and its unsent e-mail claims pass on to the retry. After a
- * failed round (a database outage stales every heartbeat at once) it waits a whole bound first. The round also
- * counts the e-mails whose delivery is unknown, for the metric operators alert on.
+ * failed round (a database outage stales every heartbeat at once) it waits a whole bound first.
+ * The round also counts the e-mails not sent, by state, for the metric operators alert on.
  */
 import type { WorkerEvents } from "graphile-worker";
 import type { Pool } from "pg";
-import type { Logger } from "../logger";
+import { repeatedTaskLog, type Logger } from "../logger";
 import type { Metrics } from "../metrics";
 
 export interface HeartbeatOptions {
@@ -18,27 +18,39 @@ export interface HeartbeatOptions {
   metrics?: Metrics;
 }
 
-/** Heartbeats, four rounds per bound: a live worker is never silent for longer than a quarter of it plus a round's time. */
+/** Heartbeats, four rounds per bound: a live pool is never silent for longer than a quarter of it plus a round's time. */
 export function keepWorkersAlive(
   pool: Pool,
   events: WorkerEvents,
   { deadAfterSeconds, logger, metrics }: HeartbeatOptions,
 ): { stop(): Promise<void> } {
-  const workerIds = new Set<string>();
-  events.on("worker:create", ({ worker }) => {
-    workerIds.add(worker.workerId);
-    // At once, rather than at the next round: a worker without a heartbeat counts as dead.
-    pool
-      .query("select app_private.beat_workers($1)", [[worker.workerId]])
-      .catch((error: Error) => logger.warn(`Worker heartbeat failed: ${error.message}`));
+  const log = repeatedTaskLog(logger, "The worker heartbeat");
+  // graphile-worker locks jobs in the name of a pool (one per runner), so pools are what beat.
+  const beating = new Set<string>();
+  const seen = new Set<string>();
+  events.on("pool:create", ({ workerPool }) => {
+    beating.add(workerPool.id);
+    seen.add(workerPool.id);
+    // At once, rather than at the next round: a pool without a heartbeat counts as dead.
+    pool.query("select app_private.beat_workers($1)", [[workerPool.id]]).catch((error: Error) => log.failed(error));
   });
+  // A pool that ended (stopped, or aborted by graphile-worker) beats no more: jobs it left locked
+  // are unlocked once its heartbeat is stale.
+  events.on("pool:release", ({ workerPool }) => beating.delete(workerPool.id));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   // After a round failed (the database was unreachable), every process's heartbeats went stale at
   // once: this one unlocks nobody until the others have had a whole bound to beat again.
   let beatingSince = 0;
   const beat = async () => {
-    if (workerIds.size) await pool.query("select app_private.beat_workers($1)", [[...workerIds]]);
+    if (beating.size) await pool.query("select app_private.beat_workers($1)", [[...beating]]);
+    if (metrics) {
+      const { rows } = await pool.query<{ status: string; count: number }>(
+        "select status, count(*)::int as count from app_private.email_deliveries where status <> 'sent' group by status",
+      );
+      for (const status of ["not_sent", "sending", "unknown"])
+        metrics.openEmails.set({ status }, rows.find((r) => r.status === status)?.count ?? 0);
+    }
     if (Date.now() - beatingSince < deadAfterSeconds * 1000) return;
     const dead = (
       await pool.query<{ ids: string[] }>("select app_private.unlock_dead_workers(make_interval(secs => $1)) as ids", [
@@ -46,36 +58,33 @@ export function keepWorkersAlive(
       ])
     ).rows[0].ids;
     if (dead.length)
-      logger.warn({ workerIds: dead }, `Unlocked the jobs of ${dead.length} worker(s) silent for over ${deadAfterSeconds} s`);
-    if (metrics) {
-      const { rows } = await pool.query<{ count: number }>(
-        "select count(*)::int as count from app_private.email_deliveries where status = 'unknown'",
-      );
-      metrics.unknownEmails.set(rows[0].count);
-    }
+      logger.warn({ pools: dead }, `Unlocked the jobs of ${dead.length} worker pool(s) silent for over ${deadAfterSeconds} s`);
   };
   let round: Promise<void> = Promise.resolve();
   // The next round is scheduled when this one ends; a failed round is one warning, and the next retries.
   const run = () => {
     round = beat()
-      .catch((error: Error) => {
-        beatingSince = Date.now();
-        logger.warn(`Worker heartbeat failed: ${error.message}`);
-      })
+      .then(
+        () => log.succeeded(),
+        (error: Error) => {
+          beatingSince = Date.now();
+          log.failed(error);
+        },
+      )
       .then(() => {
         if (!stopped) timer = setTimeout(run, (deadAfterSeconds * 1000) / 4);
       });
   };
   run();
   return {
-    /** Ends the rounds and forgets this process's workers; call it once they have stopped. */
+    /** Ends the rounds and forgets this process's pools; call it once they have stopped. */
     async stop() {
       stopped = true;
       clearTimeout(timer);
       await round;
-      if (workerIds.size) {
+      if (seen.size) {
         await pool
-          .query("select app_private.forget_workers($1)", [[...workerIds]])
+          .query("select app_private.forget_workers($1)", [[...seen]])
           .catch((error: Error) => logger.warn(`Worker heartbeats not removed: ${error.message}`));
       }
     },

@@ -82,8 +82,8 @@ export function makeTaskList({
         template: "waitlist_offer",
         resendJob: { task: "send_waitlist_offer", payload: { tenant_id: tenantId, offer_id: offerId } },
       };
-      await deliverOnce(helpers, mailer, delivery, async () => {
-        const token = (await helpers.query("select app_private.new_waitlist_offer_token($1, $2) as token", [tenantId, offerId]))
+      await deliverOnce(helpers, mailer, delivery, async (whileClaimed) => {
+        const token = (await whileClaimed("select app_private.new_waitlist_offer_token($1, $2) as token", [tenantId, offerId]))
           .rows[0].token;
         return waitlistOfferEmail({
           patientName: r.patient_name,
@@ -123,12 +123,13 @@ export function makeTaskList({
       const { rows } = await helpers.query("select * from app_private.account_email($1)", [userId]);
       for (const r of rows) {
         const delivery = { key: `account:${r.user_id}`, recipient: { userId: r.user_id }, to: r.email, template: "account" };
-        await deliverOnce(helpers, mailer, delivery, async () => {
+        await deliverOnce(helpers, mailer, delivery, async (whileClaimed) => {
           // The token is made only now, when it is about to be sent: it never sits in the job queue.
           // NULL when an admin already handed the user a live link, which the e-mail must not replace.
-          const token: string | null = r.has_password
+          const token = r.has_password
             ? null
-            : (await helpers.query("select app_private.account_email_token($1) as token", [userId])).rows[0].token;
+            : ((await whileClaimed("select app_private.account_email_token($1) as token", [userId])).rows[0].token as
+                string | null);
           return accountEmail({
             fullName: r.full_name,
             tenantName: r.tenant_name,

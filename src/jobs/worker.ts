@@ -4,10 +4,11 @@
  * and the loop that moves jobs from app_private.job_outbox into graphile-worker's queue.
  */
 import { EventEmitter } from "node:events";
-import { run, type WorkerEvents } from "graphile-worker";
+import { setTimeout as sleep } from "node:timers/promises";
+import { run, type Runner, type WorkerEvents } from "graphile-worker";
 import type { Pool } from "pg";
 import { closePool, createPool } from "../db/pool";
-import { graphileLogger, type Logger } from "../logger";
+import { graphileLogger, repeatedTaskLog, type Logger } from "../logger";
 import type { Metrics } from "../metrics";
 import { keepWorkersAlive } from "./heartbeat";
 import { CRONTAB, makeTaskList, type TaskDependencies } from "./tasks";
@@ -45,51 +46,91 @@ export async function startWorker({
   // is logged, not an unhandled 'error' crash.
   const pool = createPool("worker", ownerUrl, concurrency + 2, logger);
   metrics?.observePool("worker", pool);
-  // Ours, so the heartbeat sees every worker graphile-worker creates, from the first.
+  // Ours, so the heartbeat sees every pool graphile-worker creates, from the first.
   const events: WorkerEvents = new EventEmitter();
   const heartbeat = keepWorkersAlive(pool, events, { deadAfterSeconds, logger, metrics });
-  const runner = await run({
-    pgPool: pool,
-    events,
-    concurrency,
-    noHandleSignals: true,
-    logger: graphileLogger(logger),
-    taskList: makeTaskList(dependencies),
-    crontab: CRONTAB,
-  });
   if (metrics) {
     for (const outcome of ["success", "error", "failed"] as const) {
-      runner.events.on(`job:${outcome}`, ({ job }) => metrics.workerJobs.inc({ task: job.task_identifier, outcome }));
+      events.on(`job:${outcome}`, ({ job }) => metrics.workerJobs.inc({ task: job.task_identifier, outcome }));
     }
   }
+  const taskList = makeTaskList(dependencies);
+  const start = () =>
+    run({
+      pgPool: pool,
+      events,
+      concurrency,
+      noHandleSignals: true,
+      logger: graphileLogger(logger),
+      taskList,
+      crontab: CRONTAB,
+      // Batched, a job's outcome that cannot be recorded (the database is away) is retried for
+      // minutes, then ends the runner (replaced below); unbatched, graphile-worker 0.17 leaves the
+      // failure unhandled and the whole process (with `npm start`, the API's) exits.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    });
+  let stopping = false;
+  let runner: Runner | undefined = await start();
+  let restarted: Promise<void> = Promise.resolve();
+  // graphile-worker 0.17 ends its runner when it could not record a job's outcome for minutes (a
+  // long database outage). A new one takes over once the database answers, in the same process
+  // (with `npm start`, the API's): the jobs the old one left locked come back through the heartbeats.
+  const supervise = (current: Runner) => {
+    // graphile-worker settles a runner's promise when its pool ends, with an error or without one.
+    const ended = (error?: Error) => {
+      if (stopping) return;
+      logger.error(`Worker stopped (${error?.message ?? "its pool ended"}); a new one starts when the database answers`);
+      runner = undefined;
+      restarted = (async () => {
+        while (!stopping && !runner) {
+          await sleep(RESTART_DELAY_MS);
+          if (stopping) return;
+          runner = await start().catch((failure: Error) => {
+            logger.warn(`Worker not restarted yet: ${failure.message}`);
+            return undefined;
+          });
+          if (runner) supervise(runner);
+        }
+      })();
+    };
+    current.promise.then(() => ended(), ended);
+  };
+  supervise(runner);
   const outbox = drainOutboxEvery(pool, outboxIntervalMs, logger);
   return {
     async stop() {
+      stopping = true;
       await outbox.stop();
-      await runner.stop();
+      await restarted;
+      // A runner that ended on its own in the meantime refuses to stop again: nothing is left to wait for.
+      await runner?.stop().catch(() => {});
       await heartbeat.stop();
       await closePool(pool);
     },
   };
 }
 
+/** How long a worker waits before it starts a new runner in place of one graphile-worker aborted. */
+const RESTART_DELAY_MS = 5_000;
+
 /**
- * Drains app_private.job_outbox every `intervalMs` (one round at a time; a failed round is logged
- * and the next one retries). Triggers write the outbox instead of graphile-worker's queue because
+ * Drains app_private.job_outbox every `intervalMs` (one round at a time; a failed round is logged,
+ * once until it works again, and the next one retries). Triggers write the outbox instead of graphile-worker's queue because
  * under Citus they run on a shard, where the queue does not exist.
  */
 export function drainOutboxEvery(pool: Pool, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> = Promise.resolve();
+  const log = repeatedTaskLog(logger, "Draining the job outbox");
   // The next round is scheduled when this one ends, so slow rounds never pile up.
   const schedule = () => {
     timer = setTimeout(() => {
       round = pool
         .query("select app_private.drain_job_outbox()")
         .then(
-          () => undefined,
-          (error: Error) => logger.warn(`Job outbox not drained: ${error.message}`),
+          () => log.succeeded(),
+          (error: Error) => log.failed(error),
         )
         .then(() => {
           if (!stopped) schedule();

@@ -7,6 +7,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import addressparser from "nodemailer/lib/addressparser";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { parseConnectionUrl } from "nodemailer/lib/shared";
@@ -42,8 +43,10 @@ export interface Mailer {
    * refuse by throwing, so that nothing is sent.
    * @throws NotSentError when the message certainly did not reach the server: anything that failed
    *   before `handOver` resolved (no connection, a refused login, not exactly one recipient, a
-   *   refusing `handOver`), or a refusal with an SMTP reply; any other error (a timeout or dropped
-   *   connection while the message was in flight) leaves it unknown whether the server has it.
+   *   refusing `handOver`), a refusal with a complete SMTP reply, or an exchange that ended before
+   *   the server asked for the message (354); any other error (a timeout or dropped connection
+   *   while the message was in flight) leaves it unknown whether the server has it. Messages name
+   *   SMTP codes, never the server's reply text (it may quote the address).
    */
   send(message: OutgoingMessage, handOver?: () => Promise<void>): Promise<void>;
   close(): void;
@@ -72,6 +75,20 @@ async function beforeHandOver<T>(step: () => Promise<T>): Promise<T> {
 
 const noHandOver = async () => {};
 
+/** How long a message may take once handed over; then the connection is cut (and its fate is unknown). */
+const SEND_DEADLINE_MS = 5 * 60_000;
+
+/**
+ * The server's refusal, worded without its reply text (which may quote the address): a complete
+ * reply of 4xx or 5xx to the envelope (EENVELOPE) or to the message's end (EMESSAGE). A code parsed
+ * from a partial line before a dropped connection is no refusal.
+ */
+function refusal(error: unknown): NotSentError | undefined {
+  const { code, responseCode } = error as { code?: unknown; responseCode?: unknown };
+  if ((code === "EENVELOPE" || code === "EMESSAGE") && typeof responseCode === "number" && responseCode >= 400)
+    return new NotSentError(`The mail server refused the message (SMTP ${responseCode}).`);
+}
+
 /**
  * One SMTP session (nodemailer's SMTPConnection): each step resolves on its callback and rejects
  * on the callback's error or on the connection's own `error` or unexpected `end`.
@@ -96,7 +113,7 @@ function smtpSession(options: SMTPConnection.Options) {
         else resolve(value as T);
       });
     });
-  return { connection, step };
+  return { connection, step, broken: () => broken !== undefined };
 }
 
 /** The mailer for the configuration: SMTP when `smtpUrl` is set, else the outbox folder. */
@@ -110,7 +127,7 @@ export function createMailer(
     return {
       from: config.from,
       async send(message, handOver = noHandOver) {
-        const { connection, step } = smtpSession(options);
+        const { connection, step, broken } = smtpSession(options);
         try {
           const raw = await beforeHandOver(async () => {
             assertOneRecipient(message.to);
@@ -120,14 +137,34 @@ export function createMailer(
             await handOver();
             return raw;
           });
+          if (broken()) throw new NotSentError("The SMTP connection ended before the message was sent.");
+          // SMTPConnection reads the message only once the server has said 354 to DATA: a message
+          // never read never left.
+          let read = false;
+          const body = new Readable({
+            read() {
+              read = true;
+              this.push(raw);
+              this.push(null);
+            },
+          });
+          const deadline = setTimeout(() => connection.close(), SEND_DEADLINE_MS);
           try {
-            await step((done) => connection.send({ from: sender, to: [message.to] }, raw, done));
+            await step((done) => connection.send({ from: sender, to: [message.to] }, body, done));
           } catch (error) {
-            // A reply code is the server's refusal: it did not take the message.
-            const refused = typeof (error as { responseCode?: unknown }).responseCode === "number";
-            throw refused ? new NotSentError((error as Error).message, { cause: error }) : error;
+            const code = String((error as { code?: unknown }).code ?? "no code");
+            throw (
+              refusal(error) ??
+              (read
+                ? new Error(`The SMTP exchange ended while the message was in flight (${code}).`)
+                : new NotSentError(`The SMTP exchange ended before the message was sent (${code}).`))
+            );
+          } finally {
+            clearTimeout(deadline);
           }
           connection.quit();
+          // A server that never answers QUIT does not keep the socket.
+          setTimeout(() => connection.close(), 10_000).unref();
         } catch (error) {
           connection.close();
           throw error;
