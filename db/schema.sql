@@ -26,10 +26,12 @@ create table app_private.email_deliveries (
   tenant_id uuid not null,
   patient_id uuid,
   status text default 'not_sent'::text not null,
+  claim_token uuid,
   claimed_by text,
+  claimed_at timestamp with time zone,
   handed_over_at timestamp with time zone,
-  job_task text,
-  job_payload jsonb,
+  job_task text not null,
+  job_payload jsonb not null,
   resent_at timestamp with time zone,
   constraint email_deliveries_one_recipient CHECK (((user_id IS NULL) <> (patient_id IS NULL))),
   constraint email_deliveries_patient_fkey FOREIGN KEY (tenant_id, patient_id) REFERENCES app_public.patients(tenant_id, id) ON DELETE CASCADE,
@@ -47,7 +49,9 @@ comment on column app_private.email_deliveries.accepted_at is 'When the mail ser
 comment on column app_private.email_deliveries.tenant_id is 'The recipient''s tenant: where the row lives under Citus.';
 comment on column app_private.email_deliveries.patient_id is 'Recipient, when a patient (NULL for a user).';
 comment on column app_private.email_deliveries.status is 'not_sent: nothing handed to the mail server (a retry sends it); sending: handed over, waiting for the answer; sent: accepted; unknown: handed over and its answer lost (its worker died or timed out), so it is reported and not resent on its own.';
-comment on column app_private.email_deliveries.claimed_by is 'The graphile-worker worker id that holds the claim. Another worker takes a not_sent claim over only when this one has no heartbeat (app_private.worker_heartbeats); NULL: released after a refusal.';
+comment on column app_private.email_deliveries.claim_token is 'The attempt that holds the claim, new for every attempt: only it may issue the e-mail''s links, hand it over and record the outcome. NULL: released (after a refusal, or by a resend).';
+comment on column app_private.email_deliveries.claimed_by is 'The graphile-worker pool (one per worker process) that runs the holding attempt: while its heartbeat lives (app_private.worker_heartbeats), and for at most 15 minutes, nobody takes the claim over.';
+comment on column app_private.email_deliveries.claimed_at is 'When the holding attempt claimed it.';
 comment on column app_private.email_deliveries.handed_over_at is 'When the worker began handing the message to the mail server (status sending).';
 comment on column app_private.email_deliveries.job_task is 'The graphile-worker task that sends it, run again by a resend.';
 comment on column app_private.email_deliveries.job_payload is 'That task''s payload (ids only), for a resend.';
@@ -290,8 +294,8 @@ create table app_private.worker_heartbeats (
   beat_at timestamp with time zone default now() not null,
   constraint worker_heartbeats_pkey PRIMARY KEY (worker_id)
 );
-comment on table app_private.worker_heartbeats is 'Live graphile-worker workers, one row each, refreshed every few seconds by their process. A row older than the dead-after bound is a dead worker: app_private.unlock_dead_workers unlocks its jobs and deletes the row.';
-comment on column app_private.worker_heartbeats.worker_id is 'graphile-worker''s worker id, as in its jobs'' `locked_by`.';
+comment on table app_private.worker_heartbeats is 'Live graphile-worker pools, one row each, refreshed every few seconds by their process. A row older than the dead-after bound is a dead pool: app_private.unlock_dead_workers unlocks its jobs and deletes the row.';
+comment on column app_private.worker_heartbeats.worker_id is 'graphile-worker''s pool id, as its jobs'' `locked_by` names it.';
 comment on column app_private.worker_heartbeats.beat_at is 'The last heartbeat.';
 
 -- app_public.appointment_notices
@@ -1812,7 +1816,7 @@ AS $function$
     select id, now() from unnest(beat_workers.worker_ids) id
   on conflict (worker_id) do update set beat_at = excluded.beat_at;
 $function$;
-comment on function app_private.beat_workers(text[]) is 'Records a heartbeat for these workers of one process (re-registering any a sweep forgot). Owner only.';
+comment on function app_private.beat_workers(text[]) is 'Records a heartbeat for the worker pools of one process (re-registering any a sweep forgot). Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.begin_request(sub text, tenant_id text, user_role text, doctor_id text, session_id text)
  RETURNS boolean
@@ -1871,7 +1875,7 @@ end;
 $function$;
 comment on function app_private.change_plan(text,text) is 'Moves a tenant (id or slug) to a plan. A paid plan clears the trial end, which lifts a read-only trial; PLANL when the tenant has more active doctors than the plan allows.';
 
-CREATE OR REPLACE FUNCTION app_private.claim_email_delivery(tenant_id uuid, idempotency_key text, user_id uuid, patient_id uuid, template text, message_id text, worker_id text, job_task text, job_payload jsonb)
+CREATE OR REPLACE FUNCTION app_private.claim_email_delivery(tenant_id uuid, idempotency_key text, user_id uuid, patient_id uuid, template text, message_id text, pool_id text, claim_token uuid, job_task text, job_payload jsonb)
  RETURNS TABLE(claim text, delivery_tenant_id uuid)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -1879,8 +1883,7 @@ AS $function$
 #variable_conflict use_column
 declare
   v_key text := claim_email_delivery.idempotency_key;
-  v_status text;
-  v_claimer text;
+  v_row app_private.email_deliveries;
 begin
   delivery_tenant_id := claim_email_delivery.tenant_id;
   if claim_email_delivery.user_id is not null then
@@ -1892,42 +1895,42 @@ begin
     end if;
   end if;
   insert into app_private.email_deliveries
-      (tenant_id, idempotency_key, user_id, patient_id, template, message_id, status, claimed_by, job_task, job_payload)
+      (tenant_id, idempotency_key, user_id, patient_id, template, message_id, status, claim_token, claimed_by, claimed_at,
+       job_task, job_payload)
     values (delivery_tenant_id, v_key, claim_email_delivery.user_id, claim_email_delivery.patient_id,
-            claim_email_delivery.template, claim_email_delivery.message_id, 'not_sent', claim_email_delivery.worker_id,
-            claim_email_delivery.job_task, claim_email_delivery.job_payload)
+            claim_email_delivery.template, claim_email_delivery.message_id, 'not_sent', claim_email_delivery.claim_token,
+            claim_email_delivery.pool_id, now(), claim_email_delivery.job_task, claim_email_delivery.job_payload)
     on conflict (tenant_id, idempotency_key) do nothing;
   if found then
     claim := 'send';
     return next;
     return;
   end if;
-  select d.status, d.claimed_by into v_status, v_claimer from app_private.email_deliveries d
-    where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key;
-  if v_status in ('sent', 'unknown') then
-    claim := v_status;
-  -- The holder is over when it released the claim, is this worker (an earlier attempt of a job a
-  -- worker runs one at a time), or has no heartbeat. A separate statement: the heartbeats are
-  -- local to the coordinator, the deliveries distributed.
-  elsif v_claimer is not null and v_claimer <> claim_email_delivery.worker_id
-        and exists (select 1 from app_private.worker_heartbeats h where h.worker_id = v_claimer) then
+  select * into v_row from app_private.email_deliveries d where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key;
+  if v_row.status in ('sent', 'unknown') then
+    claim := v_row.status;
+  -- Held by a live attempt. The heartbeats are local to the coordinator, the deliveries
+  -- distributed: a statement of its own.
+  elsif v_row.claim_token is not null and v_row.claimed_at > now() - interval '15 minutes'
+        and exists (select 1 from app_private.worker_heartbeats h where h.worker_id = v_row.claimed_by) then
     claim := 'busy';
-  elsif v_status = 'not_sent' then
-    update app_private.email_deliveries d set claimed_by = claim_email_delivery.worker_id
+  elsif v_row.status = 'not_sent' then
+    update app_private.email_deliveries d
+      set claim_token = claim_email_delivery.claim_token, claimed_by = claim_email_delivery.pool_id, claimed_at = now()
       where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key
-        and d.status = 'not_sent' and d.claimed_by is not distinct from v_claimer;
+        and d.status = 'not_sent' and d.claim_token is not distinct from v_row.claim_token;
     claim := case when found then 'send' else 'busy' end;
   else
-    -- Handed over by a worker that is gone: the server may have it. Reported, not resent.
+    -- Handed over by an attempt that is gone: the server may have it. Reported, not resent.
     update app_private.email_deliveries d set status = 'unknown'
       where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key
-        and d.status = 'sending' and d.claimed_by is not distinct from v_claimer;
+        and d.status = 'sending' and d.claim_token is not distinct from v_row.claim_token;
     claim := case when found then 'found-unknown' else 'busy' end;
   end if;
   return next;
 end;
 $function$;
-comment on function app_private.claim_email_delivery(uuid,text,uuid,uuid,text,text,text,text,jsonb) is 'Claims an e-mail for `worker_id` before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before: send nothing), `found-unknown` (it was being handed over by a worker that died: now unknown, to be reported), `busy` (a live worker holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
+comment on function app_private.claim_email_delivery(uuid,text,uuid,uuid,text,text,text,uuid,text,jsonb) is 'Claims an e-mail for one attempt (`claim_token`, run by the worker pool `pool_id`) before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before: send nothing), `found-unknown` (it was being handed over by an attempt that is gone: now unknown, to be reported), `busy` (a live attempt holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
 
 CREATE OR REPLACE FUNCTION app_private.create_refresh_token(user_id uuid, lifetime interval, family_id uuid DEFAULT gen_random_uuid())
  RETURNS text
@@ -2072,32 +2075,32 @@ end;
 $function$;
 comment on function app_private.find_tenant(text) is 'The id of the tenant with this id or slug; raises NTFND when there is none.';
 
-CREATE OR REPLACE FUNCTION app_private.finish_email_delivery(tenant_id uuid, idempotency_key text, worker_id text, outcome text)
+CREATE OR REPLACE FUNCTION app_private.finish_email_delivery(tenant_id uuid, idempotency_key text, claim_token uuid, outcome text)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
   if outcome = 'sent' then
-    -- Accepted: also after another worker, finding this one silent, recorded it as unknown.
+    -- Accepted: also after another attempt, finding this one gone, recorded it as unknown.
     update app_private.email_deliveries d set status = 'sent', accepted_at = now()
       where d.tenant_id = finish_email_delivery.tenant_id and d.idempotency_key = finish_email_delivery.idempotency_key
-        and d.claimed_by = finish_email_delivery.worker_id and d.status in ('not_sent', 'sending', 'unknown');
+        and d.claim_token = finish_email_delivery.claim_token and d.status in ('not_sent', 'sending', 'unknown');
   elsif outcome = 'not_sent' then
     -- Refused, or never handed over: released, so the job's retry sends it.
-    update app_private.email_deliveries d set status = 'not_sent', claimed_by = null, handed_over_at = null
+    update app_private.email_deliveries d set status = 'not_sent', claim_token = null, handed_over_at = null
       where d.tenant_id = finish_email_delivery.tenant_id and d.idempotency_key = finish_email_delivery.idempotency_key
-        and d.claimed_by = finish_email_delivery.worker_id and d.status in ('not_sent', 'sending');
+        and d.claim_token = finish_email_delivery.claim_token and d.status in ('not_sent', 'sending');
   elsif outcome = 'unknown' then
     update app_private.email_deliveries d set status = 'unknown'
       where d.tenant_id = finish_email_delivery.tenant_id and d.idempotency_key = finish_email_delivery.idempotency_key
-        and d.claimed_by = finish_email_delivery.worker_id and d.status = 'sending';
+        and d.claim_token = finish_email_delivery.claim_token and d.status = 'sending';
   else
     raise exception 'Unknown delivery outcome %', outcome using errcode = '22023';
   end if;
 end;
 $function$;
-comment on function app_private.finish_email_delivery(uuid,text,text,text) is 'Records how a hand-over ended: `sent` (accepted), `not_sent` (refused with an SMTP reply, or never handed over: the claim is released for the retry) or `unknown` (no answer: reported, not resent). Only the claim''s holder records. Owner only.';
+comment on function app_private.finish_email_delivery(uuid,text,uuid,text) is 'Records how a hand-over ended: `sent` (accepted), `not_sent` (refused with an SMTP reply, or the message never left: the claim is released for the retry) or `unknown` (no answer: reported, not resent). Only the holding attempt records. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.forget_workers(worker_ids text[])
  RETURNS void
@@ -2106,9 +2109,9 @@ CREATE OR REPLACE FUNCTION app_private.forget_workers(worker_ids text[])
 AS $function$
   delete from app_private.worker_heartbeats h where h.worker_id = any(forget_workers.worker_ids);
 $function$;
-comment on function app_private.forget_workers(text[]) is 'Removes the heartbeats of workers that stopped cleanly (they hold no job). Owner only.';
+comment on function app_private.forget_workers(text[]) is 'Removes the heartbeats of worker pools that stopped cleanly (they hold no job). Owner only.';
 
-CREATE OR REPLACE FUNCTION app_private.hand_over_email_delivery(tenant_id uuid, idempotency_key text, worker_id text)
+CREATE OR REPLACE FUNCTION app_private.hand_over_email_delivery(tenant_id uuid, idempotency_key text, claim_token uuid)
  RETURNS boolean
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -2116,11 +2119,11 @@ AS $function$
 begin
   update app_private.email_deliveries d set status = 'sending', handed_over_at = now()
     where d.tenant_id = hand_over_email_delivery.tenant_id and d.idempotency_key = hand_over_email_delivery.idempotency_key
-      and d.status = 'not_sent' and d.claimed_by = hand_over_email_delivery.worker_id;
+      and d.status = 'not_sent' and d.claim_token = hand_over_email_delivery.claim_token;
   return found;
 end;
 $function$;
-comment on function app_private.hand_over_email_delivery(uuid,text,text) is 'Marks the claim `sending` just before the message goes to the mail server (after the connection is open, before MAIL FROM), only while `worker_id` still holds it. False: the claim was taken over, so this worker must not send. Owner only.';
+comment on function app_private.hand_over_email_delivery(uuid,text,uuid) is 'Marks the claim `sending` just before the message goes to the mail server (after the connection is open, before MAIL FROM), only while this attempt holds it. False: the claim passed on, so this attempt must not send. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.holds_slot(status text)
  RETURNS boolean
@@ -2187,6 +2190,21 @@ AS $function$
 $function$;
 comment on function app_private.local_instant(timestamp without time zone,text) is 'The instant of a local date and time in a time zone, as RFC 5545 (3.3.5) reads recurring local times: a time skipped by a spring-forward night is read with the offset before the gap (02:30 becomes 03:30); a time repeated by a fall-back night is its first instant.';
 grant execute on function app_private.local_instant(timestamp without time zone,text) to clinic_user;
+
+CREATE OR REPLACE FUNCTION app_private.lock_email_claim(tenant_id uuid, idempotency_key text, claim_token uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  perform 1 from app_private.email_deliveries d
+    where d.tenant_id = lock_email_claim.tenant_id and d.idempotency_key = lock_email_claim.idempotency_key
+      and d.status = 'not_sent' and d.claim_token = lock_email_claim.claim_token
+    for update;
+  return found;
+end;
+$function$;
+comment on function app_private.lock_email_claim(uuid,text,uuid) is 'Whether this attempt still holds the claim, locking it until the transaction ends: the worker issues an e-mail''s links (a set-password or waitlist token, which replace earlier ones) in that transaction, so an attempt that lost its claim cannot replace the links the winner sends. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  RETURNS TABLE(password_hash text, is_active boolean, session jsonb)
@@ -2600,23 +2618,21 @@ declare
   v_tenant_id uuid := app_private.find_tenant(resend_email_delivery.tenant);
   v_delivery app_private.email_deliveries;
 begin
+  -- A not_sent one's holder, if any is still running, can no longer hand it over.
   update app_private.email_deliveries d
-    set status = 'not_sent', claimed_by = null, handed_over_at = null, resent_at = now()
+    set status = 'not_sent', claim_token = null, handed_over_at = null, resent_at = now()
     where d.tenant_id = v_tenant_id and d.idempotency_key = resend_email_delivery.idempotency_key
-      and (d.status = 'unknown' or (d.status = 'not_sent' and d.claimed_by is null))
+      and d.status in ('unknown', 'not_sent')
     returning d.* into v_delivery;
   if not found then
-    raise exception 'No unknown or released e-mail with that key in this tenant.' using errcode = 'NTFND';
-  end if;
-  if v_delivery.job_task is null then
-    raise exception 'This e-mail was sent before resends were recorded; its job cannot be run again.' using errcode = 'INVAL';
+    raise exception 'No unknown or unsent e-mail with that key in this tenant.' using errcode = 'NTFND';
   end if;
   -- Its job again, which decides what to send when it runs (an account e-mail gets a new link).
   insert into app_private.job_outbox (tenant_id, task, payload) values (v_tenant_id, v_delivery.job_task, v_delivery.job_payload);
   return v_delivery.job_task;
 end;
 $function$;
-comment on function app_private.resend_email_delivery(text,text) is 'An operator''s decision to send an `unknown` e-mail again (or a released `not_sent` whose job gave up): the delivery is reopened and its job queued again through the outbox. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped. Returns the task. Owner only.';
+comment on function app_private.resend_email_delivery(text,text) is 'An operator''s decision to send an `unknown` e-mail again (or a `not_sent` one whose job gave up): the delivery is reopened and its job queued again through the outbox. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped. Returns the task. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.reserve_login_email(email text, tenant_id uuid)
  RETURNS public.citext
@@ -3490,8 +3506,8 @@ AS $function$
 declare
   v_dead text[];
 begin
-  -- Silent heartbeats, and workers that hold a job this long without ever having had one (a
-  -- process that died before its first heartbeat, or one of a version without heartbeats).
+  -- Silent heartbeats, and pools that hold a job this long without having one (a process that
+  -- died before its first heartbeat, or one of a version without heartbeats).
   select array_agg(distinct w) into v_dead from (
     select h.worker_id from app_private.worker_heartbeats h where h.beat_at < now() - unlock_dead_workers.dead_after
     union all
@@ -3510,7 +3526,7 @@ begin
   return coalesce(v_dead, '{}');
 end;
 $function$;
-comment on function app_private.unlock_dead_workers(interval) is 'Unlocks the jobs of workers silent for longer than `dead_after` (graphile_worker.force_unlock_workers) and forgets them, so their jobs run again on a live worker within that bound rather than after graphile-worker''s four hours. Returns their ids. Owner only; every worker process runs it on the coordinator.';
+comment on function app_private.unlock_dead_workers(interval) is 'Unlocks the jobs of worker pools silent for longer than `dead_after` (graphile_worker.force_unlock_workers) and forgets them, so their jobs run again on a live pool within that bound rather than after graphile-worker''s four hours. Returns their ids. Owner only; every worker process runs it on the coordinator.';
 
 CREATE OR REPLACE FUNCTION app_private.unsubscribe_patient(token text)
  RETURNS text
