@@ -72,9 +72,10 @@ export async function startWorker({
   let stopping = false;
   let runner: Runner | undefined = await start();
   let restarted: Promise<void> = Promise.resolve();
-  // graphile-worker 0.17 ends its runner when it could not record a job's outcome for minutes (a
-  // long database outage). A new one takes over once the database answers, in the same process
-  // (with `npm start`, the API's): the jobs the old one left locked come back through the heartbeats.
+  // graphile-worker 0.17 ends its runner when the database goes away: its workers stop at a failed
+  // job fetch, and an outcome it could not record for minutes ends it too. A new one takes over
+  // once the database answers, in the same process (with `npm start`, the API's): the jobs the old
+  // one left locked come back through the heartbeats.
   const supervise = (current: Runner) => {
     // graphile-worker settles a runner's promise when its pool ends, with an error or without one.
     const ended = (error?: Error) => {
@@ -110,13 +111,13 @@ export async function startWorker({
   };
 }
 
-/** How long a worker waits before it starts a new runner in place of one graphile-worker aborted. */
+/** How long a worker waits before it starts a new runner in place of one graphile-worker ended. */
 const RESTART_DELAY_MS = 5_000;
 
 /**
  * Drains app_private.job_outbox every `intervalMs` (one round at a time; a failed round is logged,
- * once until it works again, and the next one retries). Triggers write the outbox instead of graphile-worker's queue because
- * under Citus they run on a shard, where the queue does not exist.
+ * once until it works again, and the next one retries). Triggers write the outbox instead of
+ * graphile-worker's queue because under Citus they run on a shard, where the queue does not exist.
  */
 export function drainOutboxEvery(pool: Pool, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
   let stopped = false;

@@ -138,8 +138,8 @@ export function createMailer(
             return raw;
           });
           if (broken()) throw new NotSentError("The SMTP connection ended before the message was sent.");
-          // SMTPConnection reads the message only once the server has said 354 to DATA: a message
-          // never read never left.
+          // SMTPConnection reads the message only once the server has said 354 to DATA (or, after a
+          // failed envelope, to discard it): a message never read never left.
           let read = false;
           const body = new Readable({
             read() {
