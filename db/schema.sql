@@ -55,7 +55,7 @@ comment on column app_private.email_deliveries.claimed_at is 'When the holding a
 comment on column app_private.email_deliveries.handed_over_at is 'When the worker began handing the message to the mail server (status sending).';
 comment on column app_private.email_deliveries.job_task is 'The graphile-worker task that sends it, run again by a resend.';
 comment on column app_private.email_deliveries.job_payload is 'That task''s payload (ids only), for a resend.';
-comment on column app_private.email_deliveries.resent_at is 'When an operator last resent it (app_private.resend_email_delivery).';
+comment on column app_private.email_deliveries.resent_at is 'When an operator last resent it (app_private.resend_email_delivery): after `claimed_at`, the resend waits for its job, or its job found nothing to send.';
 comment on constraint email_deliveries_status_check on app_private.email_deliveries is 'The four delivery states: not_sent, sending, sent, unknown.';
 CREATE INDEX email_deliveries_open_idx ON app_private.email_deliveries USING btree (tenant_id, started_at) WHERE (status <> 'sent'::text);
 CREATE INDEX email_deliveries_patient_idx ON app_private.email_deliveries USING btree (tenant_id, patient_id);
@@ -1907,18 +1907,21 @@ begin
     return;
   end if;
   select * into v_row from app_private.email_deliveries d where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key;
-  if v_row.status in ('sent', 'unknown') then
+  if v_row.status = 'sent' or (v_row.status = 'unknown' and not app_private.resend_pending(v_row.status, v_row.resent_at, v_row.claimed_at)) then
     claim := v_row.status;
   -- Held by a live attempt. The heartbeats are local to the coordinator, the deliveries
   -- distributed: a statement of its own.
-  elsif v_row.claim_token is not null and v_row.claimed_at > now() - interval '15 minutes'
+  elsif v_row.status in ('not_sent', 'sending') and v_row.claim_token is not null
+        and v_row.claimed_at > now() - interval '15 minutes'
         and exists (select 1 from app_private.worker_heartbeats h where h.worker_id = v_row.claimed_by) then
     claim := 'busy';
-  elsif v_row.status = 'not_sent' then
+  elsif v_row.status in ('not_sent', 'unknown') then
+    -- Released, its holder gone, or an unknown one an operator resent.
     update app_private.email_deliveries d
-      set claim_token = claim_email_delivery.claim_token, claimed_by = claim_email_delivery.pool_id, claimed_at = now()
+      set status = 'not_sent', claim_token = claim_email_delivery.claim_token, claimed_by = claim_email_delivery.pool_id,
+          claimed_at = now(), handed_over_at = null
       where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key
-        and d.status = 'not_sent' and d.claim_token is not distinct from v_row.claim_token;
+        and d.status = v_row.status and d.claim_token is not distinct from v_row.claim_token;
     claim := case when found then 'send' else 'busy' end;
   else
     -- Handed over by an attempt that is gone: the server may have it. Reported, not resent.
@@ -1930,7 +1933,7 @@ begin
   return next;
 end;
 $function$;
-comment on function app_private.claim_email_delivery(uuid,text,uuid,uuid,text,text,text,uuid,text,jsonb) is 'Claims an e-mail for one attempt (`claim_token`, run by the worker pool `pool_id`) before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before: send nothing), `found-unknown` (it was being handed over by an attempt that is gone: now unknown, to be reported), `busy` (a live attempt holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
+comment on function app_private.claim_email_delivery(uuid,text,uuid,uuid,text,text,text,uuid,text,jsonb) is 'Claims an e-mail for one attempt (`claim_token`, run by the worker pool `pool_id`) before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before, and not resent since: send nothing), `found-unknown` (it was being handed over by an attempt that is gone: now unknown, to be reported), `busy` (a live attempt holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
 
 CREATE OR REPLACE FUNCTION app_private.create_refresh_token(user_id uuid, lifetime interval, family_id uuid DEFAULT gen_random_uuid())
  RETURNS text
@@ -2458,6 +2461,27 @@ end;
 $function$;
 comment on function app_private.offer_freed_slot(uuid,uuid,interval) is 'Offers freed time to the oldest waiting entry it suits (doctor, or office and specialty; duration; dates, weekdays and local times) at the first start, from the freed time''s own start then on the slot grid, that is clear of bookings and held offers, inside working hours and within the booking rules; held for `hold`. Returns the offer: the pending one when the time is already held, NULL when nobody who has not had it can use it. Only patients with an e-mail address and consent are offered slots. Safe to run twice: one pending offer per freed time. Owner only: the worker calls it.';
 
+CREATE OR REPLACE FUNCTION app_private.open_delivery_counts()
+ RETURNS TABLE(status text, count integer)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+  -- The rows first, then the rule on the coordinator (under Citus a function in a query on a
+  -- distributed table would be sent to the shards).
+  return query
+  with open as materialized (
+    select d.status, d.resent_at, d.claimed_at from app_private.email_deliveries d where d.status <> 'sent'
+  )
+  select o.status, count(*)::integer from open o
+  where not app_private.resend_pending(o.status, o.resent_at, o.claimed_at)
+  group by o.status;
+end;
+$function$;
+comment on function app_private.open_delivery_counts() is 'E-mails not sent, by state, that still wait for something: a retry (not_sent), an answer (sending) or an operator (unknown); resent ones are left out. The worker sets the metric email_deliveries_open from it. Owner only.';
+
 CREATE OR REPLACE FUNCTION app_private.queue_appointment_notice(tenant_id uuid, patient_id uuid, appointment_id uuid, series_id uuid, kind text, sequence integer, visit_starts_at timestamp with time zone)
  RETURNS void
  LANGUAGE plpgsql
@@ -2618,9 +2642,9 @@ declare
   v_tenant_id uuid := app_private.find_tenant(resend_email_delivery.tenant);
   v_delivery app_private.email_deliveries;
 begin
-  -- A not_sent one's holder, if any is still running, can no longer hand it over.
-  update app_private.email_deliveries d
-    set status = 'not_sent', claim_token = null, handed_over_at = null, resent_at = now()
+  -- The status stays until an attempt claims it (app_private.claim_email_delivery takes a resent
+  -- unknown one); if its job finds nothing to send any more, the row keeps telling what happened.
+  update app_private.email_deliveries d set resent_at = now()
     where d.tenant_id = v_tenant_id and d.idempotency_key = resend_email_delivery.idempotency_key
       and d.status in ('unknown', 'not_sent')
     returning d.* into v_delivery;
@@ -2632,7 +2656,18 @@ begin
   return v_delivery.job_task;
 end;
 $function$;
-comment on function app_private.resend_email_delivery(text,text) is 'An operator''s decision to send an `unknown` e-mail again (or a `not_sent` one whose job gave up): the delivery is reopened and its job queued again through the outbox. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped. Returns the task. Owner only.';
+comment on function app_private.resend_email_delivery(text,text) is 'An operator''s decision to send an `unknown` e-mail again (or a `not_sent` one whose job gave up): its job is queued again through the outbox, and its next claim takes the row. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped (the row then stays as it was, marked resent). Returns the task. Owner only.';
+
+CREATE OR REPLACE FUNCTION app_private.resend_pending(status text, resent_at timestamp with time zone, claimed_at timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select resend_pending.status in ('unknown', 'not_sent')
+     and coalesce(resend_pending.resent_at > coalesce(resend_pending.claimed_at, '-infinity'), false);
+$function$;
+comment on function app_private.resend_pending(text,timestamp with time zone,timestamp with time zone) is 'Whether an operator resent this e-mail and no attempt has claimed it since: its job is queued, or ran and found nothing to send any more (a visit now past). Such a row waits for nobody: it is left out of the open-delivery counts. Owner only.';
 
 CREATE OR REPLACE FUNCTION app_private.reserve_login_email(email text, tenant_id uuid)
  RETURNS public.citext

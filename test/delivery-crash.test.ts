@@ -77,6 +77,8 @@ const freePort = () =>
     });
   });
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Polls `check` every 100 ms until it holds. @throws after `ms`. */
 async function until(check: () => boolean | Promise<boolean>, ms = 30_000) {
   const deadline = Date.now() + ms;
@@ -248,7 +250,7 @@ describe("the rules between workers (SQL)", () => {
       )[0].claim;
     const held = async (fn: "lock_email_claim" | "hand_over_email_delivery", key: string, token: string) =>
       (await owner<{ ok: boolean }>(`select app_private.${fn}($1, $2, $3) as ok`, [tenantId, key, token]))[0].ok;
-    const tokens = Array.from({ length: 6 }, () => randomUUID());
+    const tokens = Array.from({ length: 7 }, () => randomUUID());
     await owner("select app_private.beat_workers($1)", [[a, b]]);
     try {
       // Two attempts of one pool (its concurrency) or of two pools: the second waits.
@@ -279,9 +281,49 @@ describe("the rules between workers (SQL)", () => {
       await owner("select app_private.forget_workers($1)", [[b]]);
       expect(await claim(silent, a, tokens[4])).toBe("found-unknown");
       expect(await claim(silent, a, tokens[5])).toBe("unknown");
+
+      // An operator resends it: it no longer counts as waiting, and the next attempt claims it.
+      const unknownCount = async () =>
+        (await owner<{ status: string; count: number }>("select * from app_private.open_delivery_counts()")).find(
+          (r) => r.status === "unknown",
+        )?.count ?? 0;
+      const before = await unknownCount();
+      await owner("select app_private.resend_email_delivery($1, $2)", [tenantId, silent]);
+      expect(await unknownCount()).toBe(before - 1);
+      expect(await claim(silent, a, tokens[6])).toBe("send");
+      expect(await held("hand_over_email_delivery", silent, tokens[6])).toBe(true);
     } finally {
       await owner("select app_private.forget_workers($1)", [[a, b]]);
     }
+  });
+
+  test("links are issued under a lock on the claim: a takeover waits until they are written", async () => {
+    const pool = uniq("pool-lock");
+    const user = await newUser(await quietClinic());
+    const key = `test:${uniq("lock")}`;
+    const [first, second] = [randomUUID(), randomUUID()];
+    const claimSql =
+      "select * from app_private.claim_email_delivery(null, $1, $2, null, 'test', '<m@clinic.test>', $3, $4, 'send_account_email', '{}')";
+    await owner(claimSql, [key, user.id, pool, first]);
+    // The first attempt's claim expired (15 minutes): a second may take it, but not while links are being issued.
+    await owner("update app_private.email_deliveries set claimed_at = now() - interval '16 minutes' where idempotency_key = $1", [
+      key,
+    ]);
+    await asOwner(async (issuing) => {
+      await issuing.query("begin");
+      const held = await issuing.query("select app_private.lock_email_claim($1, $2, $3) as held", [
+        user.clinic.tenantId,
+        key,
+        first,
+      ]);
+      expect(held.rows[0].held).toBe(true);
+      let claimed = false;
+      const takeover = owner<{ claim: string }>(claimSql, [key, user.id, pool, second]).then((rows) => ((claimed = true), rows));
+      await pause(500);
+      expect(claimed).toBe(false);
+      await issuing.query("commit");
+      expect((await takeover)[0].claim).toBe("send");
+    });
   });
 
   test("a job held past the bound by a worker without a heartbeat is unlocked; a live worker's is not", async () => {

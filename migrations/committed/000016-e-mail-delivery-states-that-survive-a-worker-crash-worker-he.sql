@@ -1,5 +1,5 @@
 --! Previous: sha1:93f7db45cb43711a84e23fb94c0c1ccf6c47665a
---! Hash: sha1:4fc915d709cb4f85c9f5fe89a62206c33c35d679
+--! Hash: sha1:a19a18b3c9ec4efd404afa16fa648c6265d92a6b
 --! Message: E-mail delivery states that survive a worker crash, worker heartbeats that unlock a dead worker's jobs, and the operators' delivery report and resend
 
 --! split: 1-current.sql
@@ -56,7 +56,7 @@ comment on column app_private.email_deliveries.handed_over_at is 'When the worke
 comment on column app_private.email_deliveries.started_at is 'When the delivery was first claimed.';
 comment on column app_private.email_deliveries.job_task is 'The graphile-worker task that sends it, run again by a resend.';
 comment on column app_private.email_deliveries.job_payload is 'That task''s payload (ids only), for a resend.';
-comment on column app_private.email_deliveries.resent_at is 'When an operator last resent it (app_private.resend_email_delivery).';
+comment on column app_private.email_deliveries.resent_at is 'When an operator last resent it (app_private.resend_email_delivery): after `claimed_at`, the resend waits for its job, or its job found nothing to send.';
 
 --------------------------------------------------------------------------------
 -- Worker heartbeats (issue 14). graphile-worker 0.17 keeps a dead worker's jobs locked for four
@@ -127,9 +127,19 @@ revoke execute on function app_private.unlock_dead_workers(interval) from public
 -- Moving a delivery along (issue 14): claim, issue its links, hand over, finish. Each attempt
 -- brings a new claim token; only the attempt whose token the row holds may go on. A claim passes
 -- to another attempt when it was released, when its pool has no heartbeat, or after 15 minutes
--- (longer than any attempt lasts: the mailer gives a message 5 minutes). Taking over is safe
--- even from an attempt still running: its hand-over then fails, so it sends nothing.
+-- (longer than any attempt lasts: the mailer gives an SMTP exchange 10 minutes in all). Taking
+-- over is safe even from an attempt still running: its hand-over then fails, so it sends nothing.
 --------------------------------------------------------------------------------
+create function app_private.resend_pending(status text, resent_at timestamptz, claimed_at timestamptz) returns boolean
+  language sql immutable set search_path = pg_catalog, public, pg_temp
+as $$
+  select resend_pending.status in ('unknown', 'not_sent')
+     and coalesce(resend_pending.resent_at > coalesce(resend_pending.claimed_at, '-infinity'), false);
+$$;
+comment on function app_private.resend_pending(text, timestamptz, timestamptz) is
+  'Whether an operator resent this e-mail and no attempt has claimed it since: its job is queued, or ran and found nothing to send any more (a visit now past). Such a row waits for nobody: it is left out of the open-delivery counts. Owner only.';
+revoke execute on function app_private.resend_pending(text, timestamptz, timestamptz) from public;
+
 create function app_private.claim_email_delivery(
   tenant_id uuid, idempotency_key text, user_id uuid, patient_id uuid, template text, message_id text,
   pool_id text, claim_token uuid, job_task text, job_payload jsonb
@@ -163,18 +173,21 @@ begin
     return;
   end if;
   select * into v_row from app_private.email_deliveries d where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key;
-  if v_row.status in ('sent', 'unknown') then
+  if v_row.status = 'sent' or (v_row.status = 'unknown' and not app_private.resend_pending(v_row.status, v_row.resent_at, v_row.claimed_at)) then
     claim := v_row.status;
   -- Held by a live attempt. The heartbeats are local to the coordinator, the deliveries
   -- distributed: a statement of its own.
-  elsif v_row.claim_token is not null and v_row.claimed_at > now() - interval '15 minutes'
+  elsif v_row.status in ('not_sent', 'sending') and v_row.claim_token is not null
+        and v_row.claimed_at > now() - interval '15 minutes'
         and exists (select 1 from app_private.worker_heartbeats h where h.worker_id = v_row.claimed_by) then
     claim := 'busy';
-  elsif v_row.status = 'not_sent' then
+  elsif v_row.status in ('not_sent', 'unknown') then
+    -- Released, its holder gone, or an unknown one an operator resent.
     update app_private.email_deliveries d
-      set claim_token = claim_email_delivery.claim_token, claimed_by = claim_email_delivery.pool_id, claimed_at = now()
+      set status = 'not_sent', claim_token = claim_email_delivery.claim_token, claimed_by = claim_email_delivery.pool_id,
+          claimed_at = now(), handed_over_at = null
       where d.tenant_id = delivery_tenant_id and d.idempotency_key = v_key
-        and d.status = 'not_sent' and d.claim_token is not distinct from v_row.claim_token;
+        and d.status = v_row.status and d.claim_token is not distinct from v_row.claim_token;
     claim := case when found then 'send' else 'busy' end;
   else
     -- Handed over by an attempt that is gone: the server may have it. Reported, not resent.
@@ -187,7 +200,7 @@ begin
 end;
 $$;
 comment on function app_private.claim_email_delivery(uuid, text, uuid, uuid, text, text, text, uuid, text, jsonb) is
-  'Claims an e-mail for one attempt (`claim_token`, run by the worker pool `pool_id`) before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before: send nothing), `found-unknown` (it was being handed over by an attempt that is gone: now unknown, to be reported), `busy` (a live attempt holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
+  'Claims an e-mail for one attempt (`claim_token`, run by the worker pool `pool_id`) before it is composed. `claim`: `send` (claimed: compose and hand it over), `sent` or `unknown` (settled before, and not resent since: send nothing), `found-unknown` (it was being handed over by an attempt that is gone: now unknown, to be reported), `busy` (a live attempt holds it: retry later) or `no-recipient` (the user is gone). `delivery_tenant_id`: the row''s tenant (a user''s is looked up; a patient''s is `tenant_id`). Owner only: the worker calls it.';
 revoke execute on function app_private.claim_email_delivery(uuid, text, uuid, uuid, text, text, text, uuid, text, jsonb) from public;
 
 create function app_private.lock_email_claim(tenant_id uuid, idempotency_key text, claim_token uuid) returns boolean
@@ -272,6 +285,26 @@ comment on function app_private.delivery_report(text) is
   'E-mails not (yet) sent, of one tenant (id or slug) or, with NULL, of all: unknown first, then sending and not_sent. Ids and keys only, never an address. Owner only.';
 revoke execute on function app_private.delivery_report(text) from public;
 
+create function app_private.open_delivery_counts() returns table (status text, count integer)
+  language plpgsql stable set search_path = pg_catalog, public, pg_temp
+as $$
+#variable_conflict use_column
+begin
+  -- The rows first, then the rule on the coordinator (under Citus a function in a query on a
+  -- distributed table would be sent to the shards).
+  return query
+  with open as materialized (
+    select d.status, d.resent_at, d.claimed_at from app_private.email_deliveries d where d.status <> 'sent'
+  )
+  select o.status, count(*)::integer from open o
+  where not app_private.resend_pending(o.status, o.resent_at, o.claimed_at)
+  group by o.status;
+end;
+$$;
+comment on function app_private.open_delivery_counts() is
+  'E-mails not sent, by state, that still wait for something: a retry (not_sent), an answer (sending) or an operator (unknown); resent ones are left out. The worker sets the metric email_deliveries_open from it. Owner only.';
+revoke execute on function app_private.open_delivery_counts() from public;
+
 create function app_private.resend_email_delivery(tenant text, idempotency_key text) returns text
   language plpgsql volatile set search_path = pg_catalog, public, pg_temp
 as $$
@@ -280,9 +313,9 @@ declare
   v_tenant_id uuid := app_private.find_tenant(resend_email_delivery.tenant);
   v_delivery app_private.email_deliveries;
 begin
-  -- A not_sent one's holder, if any is still running, can no longer hand it over.
-  update app_private.email_deliveries d
-    set status = 'not_sent', claim_token = null, handed_over_at = null, resent_at = now()
+  -- The status stays until an attempt claims it (app_private.claim_email_delivery takes a resent
+  -- unknown one); if its job finds nothing to send any more, the row keeps telling what happened.
+  update app_private.email_deliveries d set resent_at = now()
     where d.tenant_id = v_tenant_id and d.idempotency_key = resend_email_delivery.idempotency_key
       and d.status in ('unknown', 'not_sent')
     returning d.* into v_delivery;
@@ -295,7 +328,7 @@ begin
 end;
 $$;
 comment on function app_private.resend_email_delivery(text, text) is
-  'An operator''s decision to send an `unknown` e-mail again (or a `not_sent` one whose job gave up): the delivery is reopened and its job queued again through the outbox. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped. Returns the task. Owner only.';
+  'An operator''s decision to send an `unknown` e-mail again (or a `not_sent` one whose job gave up): its job is queued again through the outbox, and its next claim takes the row. The job decides anew what to send: an account e-mail carries a new set-password link, a notice of a visit that has passed is skipped (the row then stays as it was, marked resent). Returns the task. Owner only.';
 revoke execute on function app_private.resend_email_delivery(text, text) from public;
 
 --------------------------------------------------------------------------------

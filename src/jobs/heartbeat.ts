@@ -2,10 +2,9 @@
  * Worker heartbeats. graphile-worker 0.17 leaves a dead worker's jobs locked for four hours; every
  * worker process here records a heartbeat for its worker pool (app_private.beat_workers) several
  * times per WORKER_DEAD_AFTER_SECONDS, and in the same round unlocks the jobs of workers silent
- * for longer (app_private.unlock_dead_workers), on start-up too. So a crashed process's jobs run
- * again within about that bound, and its unsent e-mail claims pass on to the retry. After a
- * failed round (a database outage stales every heartbeat at once) it waits a whole bound first.
- * The round also counts the e-mails not sent, by state, for the metric operators alert on.
+ * for longer (app_private.unlock_dead_workers). So a crashed process's jobs run again within about
+ * twice that bound, and its unsent e-mail claims pass on to the retry. Each round also counts the
+ * e-mails not sent, by state, for the metric operators alert on.
  */
 import type { WorkerEvents } from "graphile-worker";
 import type { Pool } from "pg";
@@ -39,18 +38,12 @@ export function keepWorkersAlive(
   events.on("pool:release", ({ workerPool }) => beating.delete(workerPool.id));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  // After a round failed (the database was unreachable), every process's heartbeats went stale at
-  // once: this one unlocks nobody until the others have had a whole bound to beat again.
-  let beatingSince = 0;
+  // A process unlocks nobody until the others have had a whole bound to beat: after it starts (it
+  // may start as the database comes back), and after one of its rounds failed (an outage stales
+  // every heartbeat at once).
+  let beatingSince = Date.now();
   const beat = async () => {
     if (beating.size) await pool.query("select app_private.beat_workers($1)", [[...beating]]);
-    if (metrics) {
-      const { rows } = await pool.query<{ status: string; count: number }>(
-        "select status, count(*)::int as count from app_private.email_deliveries where status <> 'sent' group by status",
-      );
-      for (const status of ["not_sent", "sending", "unknown"])
-        metrics.openEmails.set({ status }, rows.find((r) => r.status === status)?.count ?? 0);
-    }
     if (Date.now() - beatingSince < deadAfterSeconds * 1000) return;
     const dead = (
       await pool.query<{ ids: string[] }>("select app_private.unlock_dead_workers(make_interval(secs => $1)) as ids", [
@@ -60,6 +53,14 @@ export function keepWorkersAlive(
     if (dead.length)
       logger.warn({ pools: dead }, `Unlocked the jobs of ${dead.length} worker pool(s) silent for over ${deadAfterSeconds} s`);
   };
+  // The metric's count, apart: a count that fails (under Citus, a worker node away) must not hold up the heartbeat.
+  const count = async () => {
+    if (!metrics) return;
+    const { rows } = await pool.query<{ status: string; count: number }>("select * from app_private.open_delivery_counts()");
+    for (const status of ["not_sent", "sending", "unknown"])
+      metrics.openEmails.set({ status }, rows.find((r) => r.status === status)?.count ?? 0);
+  };
+  const countLog = repeatedTaskLog(logger, "Counting the e-mails not sent");
   let round: Promise<void> = Promise.resolve();
   // The next round is scheduled when this one ends; a failed round is one warning, and the next retries.
   const run = () => {
@@ -71,6 +72,7 @@ export function keepWorkersAlive(
           log.failed(error);
         },
       )
+      .then(() => count().then(countLog.succeeded, countLog.failed))
       .then(() => {
         if (!stopped) timer = setTimeout(run, (deadAfterSeconds * 1000) / 4);
       });

@@ -64,18 +64,18 @@ export async function startWorker({
       logger: graphileLogger(logger),
       taskList,
       crontab: CRONTAB,
-      // Batched, a job's outcome that cannot be recorded (the database is away) is retried for
-      // minutes, then ends the runner (replaced below); unbatched, graphile-worker 0.17 leaves the
-      // failure unhandled and the whole process (with `npm start`, the API's) exits.
+      // Batched, a job's outcome that cannot be recorded (the database is away) ends the runner,
+      // which is replaced below; unbatched, graphile-worker 0.17.3 leaves that failure unhandled
+      // and the whole process (with `npm start`, the API's) exits.
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
   let stopping = false;
   let runner: Runner | undefined = await start();
   let restarted: Promise<void> = Promise.resolve();
-  // graphile-worker 0.17 ends its runner when the database goes away: its workers stop at a failed
-  // job fetch, and an outcome it could not record for minutes ends it too. A new one takes over
-  // once the database answers, in the same process (with `npm start`, the API's): the jobs the old
-  // one left locked come back through the heartbeats.
+  // graphile-worker 0.17.3 ends its runner at the first job outcome it cannot record (its batch
+  // does not retry), as when the database goes away mid-job. A new one takes over once the
+  // database answers, in the same process (with `npm start`, the API's): the jobs the old one left
+  // locked come back through the heartbeats, and run again (an e-mail finds its delivery settled).
   const supervise = (current: Runner) => {
     // graphile-worker settles a runner's promise when its pool ends, with an error or without one.
     const ended = (error?: Error) => {

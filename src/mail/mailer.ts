@@ -75,8 +75,11 @@ async function beforeHandOver<T>(step: () => Promise<T>): Promise<T> {
 
 const noHandOver = async () => {};
 
-/** How long a message may take once handed over; then the connection is cut (and its fate is unknown). */
-const SEND_DEADLINE_MS = 5 * 60_000;
+/**
+ * How long one SMTP exchange may take in all, from connecting to the server's answer; then the
+ * connection is cut. Under the 15 minutes after which a claim passes on (migration 000016).
+ */
+const EXCHANGE_DEADLINE_MS = 10 * 60_000;
 
 /**
  * The server's refusal, worded without its reply text (which may quote the address): a complete
@@ -128,6 +131,7 @@ export function createMailer(
       from: config.from,
       async send(message, handOver = noHandOver) {
         const { connection, step, broken } = smtpSession(options);
+        const deadline = setTimeout(() => connection.close(), EXCHANGE_DEADLINE_MS);
         try {
           const raw = await beforeHandOver(async () => {
             assertOneRecipient(message.to);
@@ -148,7 +152,6 @@ export function createMailer(
               this.push(null);
             },
           });
-          const deadline = setTimeout(() => connection.close(), SEND_DEADLINE_MS);
           try {
             await step((done) => connection.send({ from: sender, to: [message.to] }, body, done));
           } catch (error) {
@@ -159,8 +162,6 @@ export function createMailer(
                 ? new Error(`The SMTP exchange ended while the message was in flight (${code}).`)
                 : new NotSentError(`The SMTP exchange ended before the message was sent (${code}).`))
             );
-          } finally {
-            clearTimeout(deadline);
           }
           connection.quit();
           // A server that never answers QUIT does not keep the socket.
@@ -168,6 +169,8 @@ export function createMailer(
         } catch (error) {
           connection.close();
           throw error;
+        } finally {
+          clearTimeout(deadline);
         }
       },
       close: () => {},
