@@ -6,11 +6,10 @@
  * (`allow_connections false` and pg_terminate_backend), as a stopped or restarting server does.
  */
 import { Writable } from "node:stream";
-import { Client } from "pg";
 import { createLogger } from "../src/logger";
 import { startWorker } from "../src/jobs/worker";
 import { isOutageResponse } from "../src/graphql-unavailable";
-import { FIXTURE_PASSWORD, ownerUrl, signUpClinic, useServer, type Clinic } from "./helpers";
+import { FIXTURE_PASSWORD, ownerUrl, signUpClinic, useServer, whileDatabaseAway, type Clinic } from "./helpers";
 import { APP_URL, drainJobs, PUBLIC_URL, smtpMailer, startSmtpCapture, type SmtpCapture } from "./mail";
 
 const lines: Record<string, any>[] = [];
@@ -28,26 +27,12 @@ beforeAll(async () => {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * The database refuses connections for `ms`, its sessions ended (all but the caller's), as a
- * stopped or restarting server does; `meanwhile` runs once it is down.
- */
-async function outage(ms: number, meanwhile: () => void = () => {}) {
-  const database = new URL(ownerUrl()).pathname.slice(1);
-  const admin = new Client({ connectionString: process.env.TEST_ROOT_URL });
-  await admin.connect();
-  try {
-    await admin.query(`alter database "${database}" with allow_connections false`);
-    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [
-      database,
-    ]);
+/** The database away for `ms` (test/helpers.ts), `meanwhile` run once it is. */
+const outage = (ms: number, meanwhile: () => void = () => {}) =>
+  whileDatabaseAway(async () => {
     meanwhile();
     await pause(ms);
-  } finally {
-    await admin.query(`alter database "${database}" with allow_connections true`);
-    await admin.end();
-  }
-}
+  });
 
 interface Answer {
   path: string;

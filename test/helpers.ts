@@ -45,6 +45,26 @@ export async function asOwner<T>(work: (client: Client) => Promise<T>): Promise<
   }
 }
 
+/**
+ * Runs `work` while the test database is away: it refuses new connections and its sessions are
+ * ended (all but this one's), as a stopped or restarting server does. It is back afterwards.
+ */
+export async function whileDatabaseAway<T>(work: () => Promise<T>): Promise<T> {
+  const database = new URL(ownerUrl()).pathname.slice(1);
+  const admin = new Client({ connectionString: process.env.TEST_ROOT_URL });
+  await admin.connect();
+  try {
+    await admin.query(`alter database "${database}" with allow_connections false`);
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [
+      database,
+    ]);
+    return await work();
+  } finally {
+    await admin.query(`alter database "${database}" with allow_connections true`);
+    await admin.end();
+  }
+}
+
 let pool: Pool | undefined;
 /** The authenticator's pool shared by a test file; close it with `closePool` in afterAll. */
 export function authenticatorPool(): Pool {

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
-import { Client } from "pg";
 import { GraphQLError } from "postgraphile/graphql";
 import { ConfigError, loadConfig } from "../src/config";
 import { makeMaskError } from "../src/graphile.config";
@@ -19,7 +18,7 @@ import { startWorker } from "../src/jobs/worker";
 import { createLogger } from "../src/logger";
 import { createMailer, NotSentError } from "../src/mail/mailer";
 import { countEmails, createMetrics, serveMetrics } from "../src/metrics";
-import { asOwner, FIXTURE_PASSWORD, ownerUrl, roles, signUpClinic, uniq, useServer } from "./helpers";
+import { asOwner, FIXTURE_PASSWORD, ownerUrl, signUpClinic, uniq, useServer, whileDatabaseAway } from "./helpers";
 import { drainJobs } from "./mail";
 
 /** Every line the app logs, parsed. */
@@ -197,24 +196,13 @@ describe("probes", () => {
   });
 
   test("without the database, /healthz stays ok and /readyz answers 503 UNAVL", async () => {
-    const database = new URL(ownerUrl()).pathname.slice(1);
-    const admin = new Client({ connectionString: process.env.TEST_ROOT_URL });
-    await admin.connect();
-    try {
-      await admin.query(`alter database "${database}" with allow_connections false`);
-      await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2", [
-        database,
-        roles().authenticator,
-      ]);
+    await whileDatabaseAway(async () => {
       const live = await fetch(`${server.url}/healthz`);
       expect(live.status).toBe(200);
       const ready = await fetch(`${server.url}/readyz`);
       expect(ready.status).toBe(503);
       expect((await ready.json()).error).toEqual({ code: "UNAVL", message: "The database is unreachable." });
-    } finally {
-      await admin.query(`alter database "${database}" with allow_connections true`);
-      await admin.end();
-    }
+    });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   });
 });

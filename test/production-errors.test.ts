@@ -3,8 +3,7 @@
  * column name, or another tenant's values: for a CHECK failure, a bad uuid, a unique clash and
  * the database going away. Each response is scanned for all of them.
  */
-import { Client } from "pg";
-import { asOwner, ownerUrl, roles, signUpClinic, useServer, type Clinic } from "./helpers";
+import { asOwner, signUpClinic, useServer, whileDatabaseAway, type Clinic } from "./helpers";
 
 const server = useServer({ production: true });
 let a: Clinic;
@@ -60,16 +59,7 @@ test.each([
 });
 
 test("the database going away is answered as 503 UNAVL on GraphQL, /auth and /readyz", async () => {
-  const database = new URL(ownerUrl()).pathname.slice(1);
-  const root = new URL(process.env.TEST_ROOT_URL as string);
-  const admin = new Client({ connectionString: root.toString() });
-  await admin.connect();
-  try {
-    await admin.query(`alter database "${database}" with allow_connections false`);
-    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = $2", [
-      database,
-      roles().authenticator,
-    ]);
+  await whileDatabaseAway(async () => {
     const graphql = await server.graphql(a.admin.token, "{ patients { totalCount } }");
     expect(graphql.status).toBe(503);
     expect(graphql.body.errors?.[0].extensions?.code).toBe("UNAVL");
@@ -81,9 +71,6 @@ test("the database going away is answered as 503 UNAVL on GraphQL, /auth and /re
     const health = await fetch(`${server.url}/readyz`);
     expect(health.status).toBe(503);
     for (const body of [graphql.body, login.body, await health.json()]) expect(leaks(body)).toEqual([]);
-  } finally {
-    await admin.query(`alter database "${database}" with allow_connections true`);
-    await admin.end();
-  }
+  });
   expect((await server.graphql(a.admin.token, "{ patients { totalCount } }")).body.data.patients.totalCount).toBe(0);
 });
