@@ -4,9 +4,16 @@
  * line (its request line: no stack, no SQL); once it is back the same server answers again,
  * without a restart. The outage is the database refusing connections with its sessions ended
  * (`allow_connections false` and pg_terminate_backend), as a stopped or restarting server does.
+ * The worker outlives it, and its heartbeat takes no live process's jobs for having been silent
+ * through it.
  */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { Writable } from "node:stream";
+import type { WorkerEvents } from "graphile-worker";
+import { Pool } from "pg";
 import { createLogger } from "../src/logger";
+import { keepWorkersAlive } from "../src/jobs/heartbeat";
 import { startWorker } from "../src/jobs/worker";
 import { isOutageResponse } from "../src/graphql-unavailable";
 import { FIXTURE_PASSWORD, ownerUrl, signUpClinic, useServer, whileDatabaseAway, type Clinic } from "./helpers";
@@ -163,5 +170,60 @@ test("the worker outlives an outage that breaks a job in flight: a new runner ta
   } finally {
     await worker.stop();
     await smtp.close();
+  }
+});
+
+test("after its start and after an outage, a worker unlocks nobody for a whole bound: the other processes could not beat either", async () => {
+  const bound = 4; // seconds; this process's rounds come every second
+  const owner = new Pool({ connectionString: ownerUrl(), max: 2 }).on("error", () => {});
+  const lockedBy = async (id: string) =>
+    (await owner.query("select locked_by from graphile_worker._private_jobs where id = $1", [id])).rows[0].locked_by;
+  // `other` is a live process's pool that beats every second, except while the database is away and
+  // for 2 s after (its reconnect: within the bound); `ghost` is a pool that died long ago.
+  const [other, ghost] = [`worker-other-${randomUUID()}`, `worker-ghost-${randomUUID()}`];
+  const jobs: string[] = (
+    await owner.query(
+      "select (graphile_worker.add_job('test_noop', '{}'::json, run_at => now() + interval '1 day')).id from generate_series(1, 2)",
+    )
+  ).rows.map((row) => row.id);
+  await owner.query("select app_private.beat_workers($1)", [[other, ghost]]);
+  await owner.query("update app_private.worker_heartbeats set beat_at = now() - interval '1 hour' where worker_id = $1", [ghost]);
+  await owner.query(
+    "update graphile_worker._private_jobs set locked_by = case when id = $1 then $2 else $3 end, locked_at = now() where id = any($4::bigint[])",
+    [jobs[0], other, ghost, jobs],
+  );
+  let otherBeats = true;
+  const beats = setInterval(() => {
+    if (otherBeats) owner.query("select app_private.beat_workers($1)", [[other]]).catch(() => {});
+  }, 1000);
+  const logged: string[] = [];
+  const logger = createLogger({
+    level: "info",
+    pretty: false,
+    destination: new Writable({ write: (chunk, _encoding, done) => (logged.push(chunk.toString()), done()) }),
+  });
+  const heartbeat = keepWorkersAlive(owner, new EventEmitter() as unknown as WorkerEvents, { deadAfterSeconds: bound, logger });
+  try {
+    // Just started: even the long-dead pool keeps its job (this process may start as the database comes back).
+    await pause(1000);
+    expect(await lockedBy(jobs[1])).toBe(ghost);
+    // An outage longer than the bound: every heartbeat is stale when it ends, the live pool's too.
+    await outage(5000, () => (otherBeats = false));
+    expect(logged.join("")).toMatch(/The worker heartbeat failed/);
+    await pause(2000);
+    otherBeats = true;
+    await pause(2500);
+    // The live pool kept its job: this process waited a bound after its last failed round.
+    expect(await lockedBy(jobs[0])).toBe(other);
+    // Once it falls silent for good, its job is unlocked within the bound and a round; the ghost's too.
+    otherBeats = false;
+    for (let i = 0; i < 80 && (await lockedBy(jobs[0])) !== null; i++) await pause(100);
+    expect([await lockedBy(jobs[0]), await lockedBy(jobs[1])]).toEqual([null, null]);
+  } finally {
+    clearInterval(beats);
+    await heartbeat.stop();
+    await owner.query("delete from graphile_worker._private_jobs where id = any($1::bigint[])", [jobs]);
+    await owner.query("select app_private.forget_workers($1)", [[other, ghost]]);
+    await owner.end();
   }
 });

@@ -43,7 +43,8 @@ export function keepWorkersAlive(
   // every heartbeat at once).
   let beatingSince = Date.now();
   const beat = async () => {
-    if (beating.size) await pool.query("select app_private.beat_workers($1)", [[...beating]]);
+    // Every round queries, pools or none, so each round an outage spans fails and counts.
+    await pool.query("select app_private.beat_workers($1)", [[...beating]]);
     if (Date.now() - beatingSince < deadAfterSeconds * 1000) return;
     const dead = (
       await pool.query<{ ids: string[] }>("select app_private.unlock_dead_workers(make_interval(secs => $1)) as ids", [
