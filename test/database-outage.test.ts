@@ -120,9 +120,20 @@ test("a GraphQL response with some data keeps 200 (a field may have committed); 
   expect(isOutageResponse({ data: null, errors: [{ message: "…", extensions: { code: "INTERNAL" } }] })).toBe(false);
 });
 
+/** A logger at `info` whose JSON lines are kept in `lines`. */
+function keptLog() {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: "info",
+    pretty: false,
+    destination: new Writable({ write: (chunk, _encoding, done) => (lines.push(chunk.toString()), done()) }),
+  });
+  return { logger, lines };
+}
+
 /** A worker in this process on the test database, sending to `smtp`, its log lines kept. */
 async function workerFor(smtp: SmtpCapture) {
-  const lines: string[] = [];
+  const { logger, lines } = keptLog();
   const worker = await startWorker({
     ownerUrl: ownerUrl(),
     concurrency: 1,
@@ -132,11 +143,7 @@ async function workerFor(smtp: SmtpCapture) {
     appUrl: APP_URL,
     publicUrl: PUBLIC_URL,
     waitlistHoldMinutes: 30,
-    logger: createLogger({
-      level: "info",
-      pretty: false,
-      destination: new Writable({ write: (chunk, _encoding, done) => (lines.push(chunk.toString()), done()) }),
-    }),
+    logger,
   });
   return { worker, lines };
 }
@@ -196,12 +203,7 @@ test("after its start and after an outage, a worker unlocks nobody for a whole b
   const beats = setInterval(() => {
     if (otherBeats) owner.query("select app_private.beat_workers($1)", [[other]]).catch(() => {});
   }, 1000);
-  const logged: string[] = [];
-  const logger = createLogger({
-    level: "info",
-    pretty: false,
-    destination: new Writable({ write: (chunk, _encoding, done) => (logged.push(chunk.toString()), done()) }),
-  });
+  const { logger, lines: logged } = keptLog();
   const heartbeat = keepWorkersAlive(owner, new EventEmitter() as unknown as WorkerEvents, { deadAfterSeconds: bound, logger });
   try {
     // Just started: even the long-dead pool keeps its job (this process may start as the database comes back).
