@@ -546,6 +546,7 @@ comment on policy update_as_front_desk_or_own_doctor on app_public.appointments 
 CREATE TRIGGER _050_refuse_writes_when_read_only BEFORE INSERT OR DELETE OR UPDATE ON app_public.appointments FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg__refuse_writes_when_read_only();
 CREATE TRIGGER _100_timestamps BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__timestamps();
 CREATE TRIGGER _200_protect_columns BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg__protect_columns('admin,receptionist', 'doctor_id', 'patient_id', 'office_id', 'starts_at', 'ends_at', 'reason', 'visit_type_id', 'outside_hours', 'series_id');
+CREATE TRIGGER _290_queue_doctor_bookings BEFORE INSERT OR UPDATE ON app_public.appointments FOR EACH ROW WHEN (app_private.holds_slot(new.status)) EXECUTE FUNCTION app_private.tg_appointments__queue_doctor_bookings();
 CREATE TRIGGER _300_check_office BEFORE INSERT OR UPDATE OF office_id, doctor_id, status, starts_at, ends_at ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_office();
 CREATE TRIGGER _400_check_booking_rules BEFORE INSERT OR UPDATE OF starts_at, ends_at, doctor_id, office_id, status, outside_hours ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__check_booking_rules();
 CREATE TRIGGER _500_count_revision BEFORE UPDATE ON app_public.appointments FOR EACH ROW EXECUTE FUNCTION app_private.tg_appointments__count_revision();
@@ -3184,6 +3185,21 @@ begin
 end;
 $function$;
 comment on function app_private.tg_appointments__free_slot() is 'Records the time a cancelled or moved visit frees, and enqueues its offer to the waitlist, when the tenant has patients waiting. A deleted visit frees nothing: deletion is for entries made by mistake, and tells the patient nothing. Runs on the shard of the row (under Citus), writing only that tenant''s rows.';
+
+CREATE OR REPLACE FUNCTION app_private.tg_appointments__queue_doctor_bookings()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  -- A transaction-scoped advisory lock: held to commit or rollback, and, under Citus, taken on the
+  -- node of the tenant's shard, where every write of this doctor's visits runs. A hash collision
+  -- only makes two doctors' bookings queue together.
+  perform pg_advisory_xact_lock(hashtextextended('app_public.appointments doctor ' || new.doctor_id::text, 0));
+  return new;
+end;
+$function$;
+comment on function app_private.tg_appointments__queue_doctor_bookings() is 'Makes writes of one doctor''s slot-holding appointments wait for each other (a transaction-scoped advisory lock per doctor), so the exclusion constraint meets a finished writer and simultaneous bookings, moves or waitlist accepts of one time end in OVLAP (23P01) for all but one, never in a deadlock (40P01). Every session, with or without claims.';
 
 CREATE OR REPLACE FUNCTION app_private.tg_appointments__queue_notice()
  RETURNS trigger

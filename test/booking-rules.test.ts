@@ -5,6 +5,7 @@
  * within the horizon, unless an admin marks it. HOURS otherwise. Later changes of hours leave
  * appointments alone, and app_public.upcoming_appointments_outside_hours lists the ones now outside.
  */
+import type { PoolClient } from "pg";
 import type { AccessClaims } from "../src/auth/tokens";
 import { asClaims, asOwner, signUpClinic, sqlStateOf, useServer, type Clinic } from "./helpers";
 
@@ -229,6 +230,62 @@ test("20 concurrent bookings of one free slot: exactly one is booked, the others
         .rows[0].n,
   );
   expect(held).toBe(1);
+});
+
+/** Resolves once the session `pid` waits for a lock (a row, a transaction or an advisory lock). */
+async function waitingForLock(pid: number): Promise<void> {
+  for (let tries = 0; tries < 500; tries++) {
+    const { rows } = await asOwner((c) => c.query("select from pg_locks where pid = $1 and not granted", [pid]));
+    if (rows.length > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`session ${pid} never waited for a lock`);
+}
+
+test("two visits moved into each other's times at once: one gives way with OVLAP, never a deadlock", async () => {
+  // Without a queue per doctor, each transaction's exclusion check finds the other's uncommitted row
+  // and waits for it: PostgreSQL aborts one with 40P01 (deadlock detected) instead of 23P01.
+  const s = await setting();
+  const [ten, eleven] = [at(5, "10:00"), at(5, "11:00")];
+  const move = (c: PoolClient, id: string, startsAt: string) =>
+    c.query("update app_public.appointments set starts_at = $2, ends_at = $3 where id = $1", [
+      id,
+      startsAt,
+      plusMinutes(startsAt, 30),
+    ]);
+  const outcome = (work: Promise<unknown>) =>
+    work.then(
+      () => "moved",
+      (error: { code?: string }) => error.code,
+    );
+  let firstBooked!: () => void;
+  const booked = new Promise<void>((resolve) => (firstBooked = resolve));
+  let secondPid!: (pid: number) => void;
+  const second = new Promise<number>((resolve) => (secondPid = resolve));
+  const [first, other] = await Promise.all([
+    outcome(
+      asClaims(s.clinic.receptionist.claims, async (c) => {
+        const id = (await c.query(insertSql, insertParams(s, { startsAt: ten }))).rows[0].id as string;
+        firstBooked();
+        await waitingForLock(await second); // the other transaction waits: for this one's queue, or its row
+        await move(c, id, eleven);
+      }),
+    ),
+    outcome(
+      asClaims(s.clinic.receptionist.claims, async (c) => {
+        secondPid((await c.query("select pg_backend_pid() as pid")).rows[0].pid as number);
+        await booked;
+        const id = (await c.query(insertSql, insertParams(s, { startsAt: eleven }))).rows[0].id as string;
+        await move(c, id, ten);
+      }),
+    ),
+  ]);
+  expect([first, other]).toEqual(["moved", "23P01"]);
+  const held = await asOwner(
+    async (c) =>
+      (await c.query("select starts_at from app_public.appointments where doctor_id = $1", [s.clinic.doctor.doctorId])).rows,
+  );
+  expect(held.map((r) => (r.starts_at as Date).toISOString())).toEqual([eleven]);
 });
 
 test("GraphQL: HOURS with a plain message; outsideHours books it; upcomingAppointmentsOutsideHours lists for the tenant", async () => {
