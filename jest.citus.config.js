@@ -1,8 +1,8 @@
 /**
  * `npm run test:citus`: the Citus-specific tests, then the suites that matter most on a cluster
- * (isolation, the plan-limit race, double booking, trial read-only, jobs, e-mail across a crashed
- * worker, patient notices, the waitlist), against a database
- * that test/citus/global-setup.ts distributes over the cluster named by CITUS_URLS.
+ * (isolation, the plan-limit race, double booking, the booking rules and their races, trial
+ * read-only, jobs, e-mail across a crashed worker, patient notices, the waitlist), against a
+ * database that test/citus/global-setup.ts distributes over the cluster named by CITUS_URLS.
  */
 const base = require("./jest.config");
 
@@ -13,6 +13,7 @@ module.exports = {
     "<rootDir>/test/isolation-generated.test.ts",
     "<rootDir>/test/plan-limit.test.ts",
     "<rootDir>/test/appointments.test.ts",
+    "<rootDir>/test/booking-rules.test.ts",
     "<rootDir>/test/trial-expiry.test.ts",
     "<rootDir>/test/jobs.test.ts",
     "<rootDir>/test/delivery-crash.test.ts",

@@ -26,11 +26,13 @@ async function setting(): Promise<Setting> {
   const clinic = await signUpClinic();
   await asOwner((c) => c.query("update app_public.tenants set time_zone = 'UTC' where id = $1", [clinic.tenantId]));
   const patientId = await asClaims(clinic.admin.claims, async (c) => {
-    await c.query(
-      `insert into app_public.working_hours (doctor_id, office_id, weekday, starts_at, ends_at)
-       select $1, 'main', weekday, '08:00', '18:00' from generate_series(1, 7) weekday`,
-      [clinic.doctor.doctorId],
-    );
+    // One row per statement: under Citus, INSERT … SELECT into a table with row-level security fails.
+    for (let weekday = 1; weekday <= 7; weekday++) {
+      await c.query(
+        "insert into app_public.working_hours (doctor_id, office_id, weekday, starts_at, ends_at) values ($1, 'main', $2, '08:00', '18:00')",
+        [clinic.doctor.doctorId, weekday],
+      );
+    }
     const { rows } = await c.query("insert into app_public.patients (full_name) values ('Bea Booked') returning id");
     return rows[0].id as string;
   });
@@ -232,14 +234,28 @@ test("20 concurrent bookings of one free slot: exactly one is booked, the others
   expect(held).toBe(1);
 });
 
-/** Resolves once the session `pid` waits for a lock (a row, a transaction or an advisory lock). */
-async function waitingForLock(pid: number): Promise<void> {
+/**
+ * A session's id in the lock views, and whether it waits for a lock (a row, a transaction or an
+ * advisory lock). Under test:citus the wait is on the worker holding the tenant's shard: citus_locks
+ * reads every node's locks, by the session's global pid.
+ */
+const lockViews = async () => {
+  const citus = await asOwner(async (c) => (await c.query("select from pg_extension where extname = 'citus'")).rowCount === 1);
+  return {
+    idSql: citus ? "select citus_backend_gpid()::text as id" : "select pg_backend_pid()::text as id",
+    waitSql: citus
+      ? "select from citus_locks where global_pid = $1::bigint and not granted"
+      : "select from pg_locks where pid = $1::integer and not granted",
+  };
+};
+
+/** Resolves once the session `id` waits for a lock. */
+async function waitingForLock(waitSql: string, id: string): Promise<void> {
   for (let tries = 0; tries < 500; tries++) {
-    const { rows } = await asOwner((c) => c.query("select from pg_locks where pid = $1 and not granted", [pid]));
-    if (rows.length > 0) return;
+    if ((await asOwner((c) => c.query(waitSql, [id]))).rows.length > 0) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  throw new Error(`session ${pid} never waited for a lock`);
+  throw new Error(`session ${id} never waited for a lock`);
 }
 
 test("two visits moved into each other's times at once: one gives way with OVLAP, never a deadlock", async () => {
@@ -260,20 +276,21 @@ test("two visits moved into each other's times at once: one gives way with OVLAP
     );
   let firstBooked!: () => void;
   const booked = new Promise<void>((resolve) => (firstBooked = resolve));
-  let secondPid!: (pid: number) => void;
-  const second = new Promise<number>((resolve) => (secondPid = resolve));
+  const { idSql, waitSql } = await lockViews();
+  let secondId!: (id: string) => void;
+  const second = new Promise<string>((resolve) => (secondId = resolve));
   const [first, other] = await Promise.all([
     outcome(
       asClaims(s.clinic.receptionist.claims, async (c) => {
         const id = (await c.query(insertSql, insertParams(s, { startsAt: ten }))).rows[0].id as string;
         firstBooked();
-        await waitingForLock(await second); // the other transaction waits: for this one's queue, or its row
+        await waitingForLock(waitSql, await second); // the other transaction waits: for this one's queue, or its row
         await move(c, id, eleven);
       }),
     ),
     outcome(
       asClaims(s.clinic.receptionist.claims, async (c) => {
-        secondPid((await c.query("select pg_backend_pid() as pid")).rows[0].pid as number);
+        secondId((await c.query(idSql)).rows[0].id as string);
         await booked;
         const id = (await c.query(insertSql, insertParams(s, { startsAt: eleven }))).rows[0].id as string;
         await move(c, id, ten);

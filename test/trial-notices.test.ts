@@ -154,15 +154,18 @@ test("after days without a worker, only the latest due notice is sent, with the 
 });
 
 test("the hourly task schedules by its clock; ten workers scheduling at once record each notice once", async () => {
-  const clinic = await trialClinic("America/New_York", "2026-12-24 18:00");
-  const at = new Date("2026-12-17T14:00Z"); // 09:00 in New York, 7 days before
+  // Dates from today: the suite's other clinics (14-day trials from today) have no notice due by
+  // then, so the scheduling and the run below touch this clinic and the few whose trials ended.
+  const day = (fromToday: number) => new Date(Date.now() + fromToday * 86_400_000).toISOString().slice(0, 10);
+  const clinic = await trialClinic("America/New_York", `${day(8)} 18:00`);
+  const at = new Date(`${day(1)}T14:00Z`); // 09:00 or 10:00 in New York, 7 days before
   const scheduled = await Promise.all(
     Array.from({ length: 10 }, () =>
       asOwner(async (client) => (await client.query("select tenant_id from app_private.schedule_trial_notices($1)", [at])).rows),
     ),
   );
   expect(scheduled.flat().filter((row) => row.tenant_id === clinic.tenantId)).toHaveLength(1);
-  const clocked = jobRunner(smtpMailer(smtp), () => new Date("2026-12-21T14:00Z"));
+  const clocked = jobRunner(smtpMailer(smtp), () => new Date(`${day(5)}T14:00Z`)); // 3 days before
   try {
     await asOwner((client) => client.query("select graphile_worker.add_job('schedule_trial_notices')"));
     await clocked.run();
